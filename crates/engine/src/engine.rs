@@ -1,0 +1,716 @@
+//! The [`Engine`] handle and the per-connection [`Connection`] handle.
+//!
+//! A protocol adapter calls [`Engine::connect`] when a socket opens, then joins rooms with an
+//! identity, heartbeats, updates state and finally disconnects. The engine
+//! - asks the store for each transition (the store decides atomically whether a join is the
+//!   identity's first or a leave its last),
+//! - publishes every transition through the broker, which brings it to every node's hub,
+//! - keeps TTL locally on tokio's monotonic clock: a heartbeat is an atomic store, no backend
+//!   call; the reaper expires silent connections and refreshes the live ones in the store in
+//!   one batch per tick.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock;
+use crate::error::{EngineError, StoreError};
+use crate::hub::{Hub, Renderer};
+use crate::memory::{shard_of, SHARDS};
+use crate::metrics::Metrics;
+use crate::model::{
+    ConnId, EventKind, Identity, Member, PresenceEvent, Publication, Room, RoomEvent, RoomMessage,
+    State,
+};
+use crate::outbox::Outbox;
+use crate::store::{Backend, DailyVisitors, JoinOutcome, MessageSink, UpdateTarget};
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Prefix of the connection ids this node mints; unique per node.
+    pub node_id: String,
+    /// How long a heartbeat-kept connection stays present without a heartbeat.
+    pub presence_ttl: Duration,
+    /// How often the reaper runs (expiry, batched liveness refresh, dead-node reaping).
+    pub reaper_interval: Duration,
+    /// On a shared store: how long a dead node's memberships may linger before any node
+    /// reaps them.
+    pub reaper_lookback: Duration,
+    /// Frames a connection may have waiting before it is dropped as a slow consumer.
+    pub send_queue_capacity: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            node_id: "n1".into(),
+            presence_ttl: Duration::from_secs(30),
+            reaper_interval: Duration::from_secs(1),
+            reaper_lookback: Duration::from_secs(60),
+            send_queue_capacity: 256,
+        }
+    }
+}
+
+/// How a connection stays present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// Present while it heartbeats at least once per presence TTL (room sockets, Socket.IO).
+    Heartbeat,
+    /// Present as long as its socket is open (visitor sockets, channels, session waiters).
+    Socket,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: EngineConfig,
+    backend: Backend,
+    hub: Arc<Hub>,
+    registry: Arc<Registry>,
+    /// Serializes hub membership changes with broker (un)subscription per room shard, so a
+    /// room's last local leave and a new first join cannot cross.
+    subscription_locks: Box<[tokio::sync::Mutex<()>]>,
+    seq: AtomicU64,
+    last_epoch: AtomicU64,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+}
+
+type ConnMap = HashMap<ConnId, Arc<ConnShared>>;
+
+/// This node's connections, for the reaper, shutdown and remote refreshes.
+struct Registry {
+    started: Instant,
+    shards: Box<[Mutex<ConnMap>]>,
+}
+
+impl Registry {
+    fn shard(&self, conn: &ConnId) -> MutexGuard<'_, ConnMap> {
+        self.shards[shard_of(conn)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn all(&self) -> Vec<Arc<ConnShared>> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            out.extend(shard.values().cloned());
+        }
+        out
+    }
+}
+
+/// Delivers broker messages to the hub; an update made anywhere (an HTTP presence update on
+/// another node) also refreshes the TTL of the local connection it names.
+struct EngineSink {
+    hub: Arc<Hub>,
+    registry: Arc<Registry>,
+}
+
+impl MessageSink for EngineSink {
+    fn deliver(&self, msg: &RoomMessage) {
+        if let RoomEvent::Presence(e) = &msg.event {
+            if e.kind == EventKind::Update {
+                if let Some(conn) = self.registry.shard(&e.member.conn).get(&e.member.conn) {
+                    conn.last_seen_ms
+                        .store(self.registry.now_ms(), Ordering::Relaxed);
+                }
+            }
+        }
+        self.hub.deliver(msg);
+    }
+}
+
+struct ConnShared {
+    id: ConnId,
+    outbox: Outbox,
+    liveness: Liveness,
+    /// Milliseconds since the engine started (monotonic) of the last sign of life.
+    last_seen_ms: AtomicU64,
+    /// The reaper removed this connection's presence; its next heartbeat rejoins.
+    expired: AtomicBool,
+    /// An async mutex: membership changes await the store while holding it, which keeps one
+    /// connection's joins, leaves and expiry in order.
+    memberships: tokio::sync::Mutex<Vec<Membership>>,
+}
+
+struct Membership {
+    room: Room,
+    identity: Identity,
+    state: State,
+    limit: Option<u64>,
+    /// False after expiry, until the next heartbeat rejoins.
+    active: bool,
+}
+
+impl Engine {
+    /// Starts the engine and its reaper. Call within a tokio runtime.
+    pub fn start(config: EngineConfig, backend: Backend) -> Engine {
+        let metrics = Arc::new(Metrics::default());
+        let hub = Arc::new(Hub::new(metrics.clone()));
+        let registry = Arc::new(Registry {
+            started: Instant::now(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        });
+        backend.broker.attach(Arc::new(EngineSink {
+            hub: hub.clone(),
+            registry: registry.clone(),
+        }));
+        let engine = Engine {
+            shared: Arc::new(Shared {
+                config,
+                backend,
+                hub,
+                registry,
+                subscription_locks: (0..SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
+                seq: AtomicU64::new(0),
+                last_epoch: AtomicU64::new(0),
+                metrics,
+                cancel: CancellationToken::new(),
+            }),
+        };
+        let reaper = engine.clone();
+        tokio::spawn(async move { reaper.run_reaper().await });
+        engine
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// `memory` or `redis`.
+    pub fn backend_name(&self) -> &'static str {
+        self.shared.backend.name
+    }
+
+    /// Registers a new local connection with a minted id.
+    pub fn connect(&self, liveness: Liveness) -> Connection {
+        let n = self.shared.seq.fetch_add(1, Ordering::Relaxed);
+        let id = ConnId::new(&format!("{}.{n}", self.shared.config.node_id));
+        self.connect_with_id(id, liveness)
+    }
+
+    /// Registers a new local connection under a protocol's own id (unique cluster-wide).
+    pub fn connect_with_id(&self, id: ConnId, liveness: Liveness) -> Connection {
+        let conn = Arc::new(ConnShared {
+            id: id.clone(),
+            outbox: Outbox::new(self.shared.config.send_queue_capacity),
+            liveness,
+            last_seen_ms: AtomicU64::new(self.shared.registry.now_ms()),
+            expired: AtomicBool::new(false),
+            memberships: tokio::sync::Mutex::new(Vec::new()),
+        });
+        self.shared.registry.shard(&id).insert(id, conn.clone());
+        self.shared.metrics.connections.inc();
+        Connection {
+            conn,
+            engine: self.clone(),
+            disconnected: false,
+        }
+    }
+
+    /// Connections registered on this node.
+    pub fn local_connections(&self) -> u64 {
+        self.shared.metrics.connections.get()
+    }
+
+    /// Merges `patch` into every connection of `identity` in `room` (the HTTP presence
+    /// update) and broadcasts the update. `NotMember` when the identity is not there: an HTTP
+    /// caller cannot invent members.
+    pub async fn update_identity(
+        &self,
+        room: &Room,
+        identity: &Identity,
+        patch: &State,
+    ) -> Result<Vec<PresenceEvent>, EngineError> {
+        let target = UpdateTarget::Identity(identity.clone());
+        let events = self
+            .timed(
+                self.shared
+                    .backend
+                    .presence
+                    .update(room, &target, patch, clock::now_ms()),
+            )
+            .await?;
+        if events.is_empty() {
+            return Err(EngineError::NotMember);
+        }
+        self.shared.metrics.updates.inc();
+        self.publish_transitions(room, &events).await;
+        Ok(events)
+    }
+
+    /// Sends a publication to every subscriber of `room` on every node, but `exclude`.
+    pub async fn publish(
+        &self,
+        room: &Room,
+        publication: Publication,
+        exclude: Option<ConnId>,
+    ) -> Result<(), EngineError> {
+        let msg = RoomMessage {
+            room: room.clone(),
+            event: RoomEvent::Publication(publication),
+            exclude,
+        };
+        self.shared.metrics.events_published.inc();
+        self.timed(self.shared.backend.broker.publish(&msg)).await?;
+        Ok(())
+    }
+
+    pub async fn members(&self, room: &Room) -> Result<Vec<Member>, EngineError> {
+        Ok(self
+            .timed(self.shared.backend.presence.members(room))
+            .await?)
+    }
+
+    pub async fn count(&self, room: &Room) -> Result<u64, EngineError> {
+        Ok(self.timed(self.shared.backend.presence.count(room)).await?)
+    }
+
+    /// Every non-empty room and its count, internal rooms included.
+    pub async fn room_counts(&self) -> Result<Vec<(Room, u64)>, EngineError> {
+        Ok(self
+            .timed(self.shared.backend.presence.room_counts())
+            .await?)
+    }
+
+    /// Today's (UTC) visitor figures: `(date, figures)`.
+    pub async fn daily_visitors(&self) -> Result<(String, DailyVisitors), EngineError> {
+        let date = clock::utc_date(clock::now_ms());
+        let figures = self.timed(self.shared.backend.stats.daily(&date)).await?;
+        Ok((date, figures))
+    }
+
+    /// Whether the backend answers.
+    pub async fn ping(&self) -> Result<(), EngineError> {
+        Ok(self.timed(self.shared.backend.presence.ping()).await?)
+    }
+
+    /// Stops the reaper and removes every presence this node still holds from the backend,
+    /// in one batch, broadcasting the leaves.
+    pub async fn shutdown(&self) {
+        self.shared.cancel.cancel();
+        let conns = self.shared.registry.all();
+        let mut memberships = Vec::new();
+        for conn in &conns {
+            let mut ms = conn.memberships.lock().await;
+            for m in ms.iter_mut().filter(|m| m.active) {
+                m.active = false;
+                memberships.push((m.room.clone(), conn.id.clone()));
+            }
+        }
+        self.leave_batch(&memberships).await;
+    }
+
+    /// One reaper pass: expire silent connections, refresh live ones in the store, reap what
+    /// dead nodes left behind. The reaper task calls it every `reaper_interval`.
+    pub async fn reap(&self) {
+        let now = self.shared.registry.now_ms();
+        let ttl = self.shared.config.presence_ttl.as_millis() as u64;
+        let mut live = Vec::new();
+        let mut silent = Vec::new();
+        for conn in self.shared.registry.all() {
+            if conn.expired.load(Ordering::Relaxed) {
+                continue;
+            }
+            let seen = conn.last_seen_ms.load(Ordering::Relaxed);
+            if conn.liveness == Liveness::Heartbeat && seen.saturating_add(ttl) <= now {
+                silent.push(conn);
+            } else {
+                live.push(conn.id.clone());
+            }
+        }
+        for conn in silent {
+            self.expire(&conn, now, ttl).await;
+        }
+        let store = &self.shared.backend.presence;
+        if let Err(e) = self.timed(store.touch_conns(&live)).await {
+            tracing::warn!(error = %e, "liveness refresh failed");
+        }
+        let lookback = self.shared.config.reaper_lookback.as_millis() as u64;
+        match self.timed(store.reap(lookback, clock::now_ms())).await {
+            Ok(reaped) => {
+                for (room, t) in reaped {
+                    self.shared.metrics.expirations.inc();
+                    self.publish_transitions(&room, std::slice::from_ref(&t))
+                        .await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reaping dead nodes failed"),
+        }
+    }
+
+    async fn run_reaper(&self) {
+        let mut tick = tokio::time::interval(self.shared.config.reaper_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = self.shared.cancel.cancelled() => return,
+                _ = tick.tick() => self.reap().await,
+            }
+        }
+    }
+
+    /// Removes a silent connection's presence; the socket stays open and its next heartbeat
+    /// rejoins.
+    async fn expire(&self, conn: &Arc<ConnShared>, now: u64, ttl: u64) {
+        let mut ms = conn.memberships.lock().await;
+        // A heartbeat may have landed while we waited for the lock.
+        if conn
+            .last_seen_ms
+            .load(Ordering::Relaxed)
+            .saturating_add(ttl)
+            > now
+        {
+            return;
+        }
+        conn.expired.store(true, Ordering::Relaxed);
+        let mut memberships = Vec::new();
+        for m in ms.iter_mut().filter(|m| m.active) {
+            m.active = false;
+            memberships.push((m.room.clone(), conn.id.clone()));
+        }
+        drop(ms);
+        self.shared
+            .metrics
+            .expirations
+            .add(memberships.len() as u64);
+        self.leave_batch(&memberships).await;
+    }
+
+    async fn leave_batch(&self, memberships: &[(Room, ConnId)]) {
+        if memberships.is_empty() {
+            return;
+        }
+        let store = &self.shared.backend.presence;
+        match self.timed(store.leave(memberships, clock::now_ms())).await {
+            Ok(transitions) => {
+                self.shared.metrics.leaves.add(transitions.len() as u64);
+                for (room, t) in transitions {
+                    self.publish_transitions(&room, std::slice::from_ref(&t))
+                        .await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "leave failed"),
+        }
+    }
+
+    async fn publish_transitions(&self, room: &Room, transitions: &[PresenceEvent]) {
+        for t in transitions {
+            let msg = RoomMessage {
+                room: room.clone(),
+                event: RoomEvent::Presence(t.clone()),
+                exclude: None,
+            };
+            self.shared.metrics.events_published.inc();
+            if let Err(e) = self.timed(self.shared.backend.broker.publish(&msg)).await {
+                tracing::warn!(error = %e, room = %room, "publishing a transition failed");
+            }
+        }
+    }
+
+    /// Epochs are wall-clock milliseconds, forced to grow on this node.
+    fn next_epoch(&self) -> u64 {
+        let now = clock::now_ms();
+        let prev = self
+            .shared
+            .last_epoch
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or(now);
+        now.max(prev + 1)
+    }
+
+    async fn timed<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let m = &self.shared.metrics;
+        m.backend_calls.inc();
+        m.backend_latency_us
+            .add(started.elapsed().as_micros() as u64);
+        if result.is_err() {
+            m.backend_errors.inc();
+        }
+        result
+    }
+
+    /// Adds a local subscriber, subscribing the broker when it is the room's first here.
+    async fn subscribe_local(
+        &self,
+        room: &Room,
+        conn: &ConnShared,
+        renderer: &Arc<dyn Renderer>,
+    ) -> Result<(), StoreError> {
+        let _guard = self.shared.subscription_locks[shard_of(room)].lock().await;
+        if self.shared.hub.add(room, &conn.id, &conn.outbox, renderer) {
+            if let Err(e) = self.timed(self.shared.backend.broker.subscribe(room)).await {
+                self.shared.hub.remove(room, &conn.id);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn unsubscribe_local(&self, room: &Room, conn: &ConnId) {
+        let _guard = self.shared.subscription_locks[shard_of(room)].lock().await;
+        if self.shared.hub.remove(room, conn) {
+            if let Err(e) = self
+                .timed(self.shared.backend.broker.unsubscribe(room))
+                .await
+            {
+                tracing::warn!(error = %e, room = %room, "broker unsubscribe failed");
+            }
+        }
+    }
+
+    /// Joins under the connection's membership lock.
+    async fn join_locked(
+        &self,
+        conn: &ConnShared,
+        m: &Membership,
+    ) -> Result<PresenceEvent, EngineError> {
+        let now = clock::now_ms();
+        let member = Member {
+            conn: conn.id.clone(),
+            identity: m.identity.clone(),
+            state: m.state.clone(),
+            joined_at_ms: now,
+            updated_at_ms: now,
+            epoch: self.next_epoch(),
+        };
+        let store = &self.shared.backend.presence;
+        match self.timed(store.join(&m.room, member, m.limit)).await? {
+            JoinOutcome::Joined(t) => {
+                self.shared.metrics.joins.inc();
+                self.publish_transitions(&m.room, std::slice::from_ref(&t))
+                    .await;
+                if t.identity_changed && m.room == Room::visitors() {
+                    let date = clock::utc_date(t.ts_ms);
+                    let stats = &self.shared.backend.stats;
+                    if let Err(e) = self
+                        .timed(stats.record_visit(&date, &m.identity, t.count))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "recording a visit failed");
+                    }
+                }
+                Ok(t)
+            }
+            JoinOutcome::Full => Err(EngineError::RoomFull {
+                limit: m.limit.unwrap_or(0) as usize,
+            }),
+        }
+    }
+}
+
+/// One local connection. Drop it only after [`Connection::disconnect`]; a dropped connection
+/// that was not disconnected is cleaned up in the background.
+pub struct Connection {
+    conn: Arc<ConnShared>,
+    engine: Engine,
+    disconnected: bool,
+}
+
+impl Connection {
+    pub fn id(&self) -> &ConnId {
+        &self.conn.id
+    }
+
+    /// Where this connection's broadcasts wait to be written.
+    pub fn outbox(&self) -> &Outbox {
+        &self.conn.outbox
+    }
+
+    /// Joins `room` as `identity`, subscribing this connection to the room's events first (so
+    /// it sees its own join and nothing in between is missed). Joining a room again replaces
+    /// the membership (new epoch; a new identity leaves the old one first). With `limit`, a new
+    /// identity is refused when the room holds that many.
+    pub async fn join(
+        &self,
+        room: Room,
+        identity: Identity,
+        state: State,
+        renderer: Arc<dyn Renderer>,
+        limit: Option<u64>,
+    ) -> Result<PresenceEvent, EngineError> {
+        let engine = &self.engine;
+        let mut ms = self.conn.memberships.lock().await;
+        if let Some(i) = ms.iter().position(|m| m.room == room) {
+            let old = ms.remove(i);
+            if old.active && old.identity != identity {
+                engine
+                    .leave_batch(&[(room.clone(), self.conn.id.clone())])
+                    .await;
+            }
+        }
+        engine.subscribe_local(&room, &self.conn, &renderer).await?;
+        let membership = Membership {
+            room,
+            identity,
+            state,
+            limit,
+            active: true,
+        };
+        match engine.join_locked(&self.conn, &membership).await {
+            Ok(t) => {
+                ms.push(membership);
+                Ok(t)
+            }
+            Err(e) => {
+                drop(ms);
+                engine
+                    .unsubscribe_local(&membership.room, &self.conn.id)
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Leaves `room`; false when this connection was not in it.
+    pub async fn leave(&self, room: &Room) -> Result<bool, EngineError> {
+        let mut ms = self.conn.memberships.lock().await;
+        let Some(i) = ms.iter().position(|m| &m.room == room) else {
+            return Ok(false);
+        };
+        let m = ms.remove(i);
+        if m.active {
+            self.engine
+                .leave_batch(&[(room.clone(), self.conn.id.clone())])
+                .await;
+        }
+        drop(ms);
+        self.engine.unsubscribe_local(room, &self.conn.id).await;
+        Ok(true)
+    }
+
+    /// A sign of life: refreshes the TTL (an atomic store). If the reaper had expired this
+    /// connection, its rooms are joined again.
+    pub async fn heartbeat(&self) -> Result<(), EngineError> {
+        let engine = &self.engine;
+        self.conn
+            .last_seen_ms
+            .store(engine.shared.registry.now_ms(), Ordering::Relaxed);
+        engine.shared.metrics.heartbeats.inc();
+        if !self.conn.expired.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut ms = self.conn.memberships.lock().await;
+        if !self.conn.expired.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
+        for m in ms.iter_mut().filter(|m| !m.active) {
+            engine.join_locked(&self.conn, m).await?;
+            m.active = true;
+        }
+        Ok(())
+    }
+
+    /// Whether the reaper removed this connection's presence (until its next heartbeat).
+    pub fn is_expired(&self) -> bool {
+        self.conn.expired.load(Ordering::Relaxed)
+    }
+
+    /// Merges `patch` into this connection's state in `room` and broadcasts the update.
+    pub async fn update(&self, room: &Room, patch: &State) -> Result<PresenceEvent, EngineError> {
+        let engine = &self.engine;
+        let mut ms = self.conn.memberships.lock().await;
+        let Some(m) = ms.iter_mut().find(|m| &m.room == room && m.active) else {
+            return Err(EngineError::NotMember);
+        };
+        for (k, v) in patch {
+            m.state.insert(k.clone(), v.clone());
+        }
+        let target = UpdateTarget::Conn(self.conn.id.clone());
+        let store = &engine.shared.backend.presence;
+        let mut events = engine
+            .timed(store.update(room, &target, patch, clock::now_ms()))
+            .await?;
+        let Some(event) = events.pop() else {
+            return Err(EngineError::NotMember);
+        };
+        engine.shared.metrics.updates.inc();
+        engine
+            .publish_transitions(room, std::slice::from_ref(&event))
+            .await;
+        Ok(event)
+    }
+
+    /// Re-keys every membership of this connection to `identity` (seed 0's `updateSid`):
+    /// the old identity leaves (if this was its last connection) and the new one joins.
+    pub async fn rekey(&self, identity: Identity) -> Result<(), EngineError> {
+        let engine = &self.engine;
+        let mut ms = self.conn.memberships.lock().await;
+        for m in ms.iter_mut().filter(|m| m.identity != identity) {
+            if m.active {
+                engine
+                    .leave_batch(&[(m.room.clone(), self.conn.id.clone())])
+                    .await;
+            }
+            m.identity = identity.clone();
+            if m.active {
+                engine.join_locked(&self.conn, m).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves every room and unregisters the connection.
+    pub async fn disconnect(mut self) {
+        self.disconnected = true;
+        cleanup(self.engine.clone(), self.conn.clone()).await;
+    }
+}
+
+async fn cleanup(engine: Engine, conn: Arc<ConnShared>) {
+    let memberships: Vec<Membership> = std::mem::take(&mut *conn.memberships.lock().await);
+    let active: Vec<(Room, ConnId)> = memberships
+        .iter()
+        .filter(|m| m.active)
+        .map(|m| (m.room.clone(), conn.id.clone()))
+        .collect();
+    engine.leave_batch(&active).await;
+    for m in &memberships {
+        engine.unsubscribe_local(&m.room, &conn.id).await;
+    }
+    if engine
+        .shared
+        .registry
+        .shard(&conn.id)
+        .remove(&conn.id)
+        .is_some()
+    {
+        engine.shared.metrics.connections.dec();
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.disconnected {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(cleanup(self.engine.clone(), self.conn.clone()));
+        }
+    }
+}

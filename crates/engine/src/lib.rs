@@ -1,0 +1,39 @@
+//! # ActiveNow presence engine
+//!
+//! Owns who is where: rooms, identities (one identity across many connections counts once),
+//! connections, heartbeats and TTL, join/update/leave transitions, counts, and the local
+//! fan-out of room events to this node's sockets.
+//!
+//! It must not know any wire format (no JSON shapes of a protocol, no WebSocket or HTTP types)
+//! nor any storage detail: protocols plug in a [`Renderer`] that turns events into bytes, and
+//! storage plugs in behind the [`PresenceStore`], [`Broker`] and [`VisitorStats`] traits.
+//!
+//! # Layout
+//! - [`model`]: rooms, identities, connection ids, members and events (plain data).
+//! - [`store`]: the backend contracts, one trait per concern.
+//! - [`memory`]: the in-memory backend (the default, single node).
+//! - [`engine`]: the [`Engine`] handle and per-connection [`Connection`] handle.
+//! - [`hub`]: local subscribers per room; renders each event once per protocol.
+//! - [`outbox`]: the bounded per-connection send queue and its slow-consumer policy.
+//! - [`clock`]: wall-clock milliseconds and dates (monotonic time is tokio's `Instant`).
+//! - [`metrics`]: counters the server exports.
+
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod hub;
+pub mod memory;
+pub mod metrics;
+pub mod model;
+pub mod outbox;
+pub mod store;
+
+pub use engine::{Connection, Engine, EngineConfig, Liveness};
+pub use error::{EngineError, StoreError};
+pub use hub::Renderer;
+pub use model::{
+    ConnId, EventKind, Identity, Member, PresenceEvent, Publication, Room, RoomEvent, RoomMessage,
+    RoomNameError, State,
+};
+pub use outbox::{Outbox, Outgoing};
+pub use store::{Backend, Broker, PresenceStore, Transition, VisitorStats};

@@ -1,0 +1,214 @@
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{shard_of, SHARDS};
+use crate::error::StoreError;
+use crate::model::{ConnId, EventKind, Identity, Member, PresenceEvent, Room, State};
+use crate::store::{JoinOutcome, PresenceStore, Transition, UpdateTarget};
+
+/// Rooms in 64 shards, each behind a std mutex that is held for a few map operations and
+/// never across an await, so a transition is atomic without any global lock.
+pub struct MemoryPresence {
+    shards: Box<[Mutex<HashMap<Room, RoomState>>]>,
+}
+
+impl Default for MemoryPresence {
+    fn default() -> Self {
+        MemoryPresence {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct RoomState {
+    members: HashMap<ConnId, Member>,
+    /// Connections per identity; its length is the room's count.
+    identities: HashMap<Identity, u32>,
+    /// Bumped by every transition; never reset while the room exists.
+    version: u64,
+}
+
+impl RoomState {
+    fn event(
+        &mut self,
+        kind: EventKind,
+        member: Member,
+        identity_changed: bool,
+        ts_ms: u64,
+    ) -> Transition {
+        self.version += 1;
+        PresenceEvent {
+            kind,
+            member,
+            identity_changed,
+            count: self.identities.len() as u64,
+            version: self.version,
+            ts_ms,
+        }
+    }
+
+    /// Removes one connection; the identity leaves with its last connection.
+    fn remove(&mut self, conn: &ConnId, ts_ms: u64) -> Option<Transition> {
+        let member = self.members.remove(conn)?;
+        let last = match self.identities.get_mut(&member.identity) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            _ => {
+                self.identities.remove(&member.identity);
+                true
+            }
+        };
+        Some(self.event(EventKind::Leave, member, last, ts_ms))
+    }
+}
+
+impl MemoryPresence {
+    fn shard(&self, room: &Room) -> MutexGuard<'_, HashMap<Room, RoomState>> {
+        // A poisoned shard still holds consistent maps: every mutation above completes
+        // without panicking points in between.
+        self.shards[shard_of(room)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl PresenceStore for MemoryPresence {
+    async fn join(
+        &self,
+        room: &Room,
+        member: Member,
+        limit: Option<u64>,
+    ) -> Result<JoinOutcome, StoreError> {
+        let mut shard = self.shard(room);
+        let state = shard.entry(room.clone()).or_default();
+        let ts = member.joined_at_ms;
+        if let Some(previous) = state.members.get(&member.conn) {
+            if previous.identity == member.identity {
+                state.members.insert(member.conn.clone(), member.clone());
+                return Ok(JoinOutcome::Joined(state.event(
+                    EventKind::Join,
+                    member,
+                    false,
+                    ts,
+                )));
+            }
+            // Same connection, other identity: the caller leaves first; be safe anyway.
+            let conn = member.conn.clone();
+            state.remove(&conn, ts);
+        }
+        let known = state.identities.contains_key(&member.identity);
+        if let Some(limit) = limit {
+            if !known && state.identities.len() as u64 >= limit {
+                if state.members.is_empty() {
+                    shard.remove(room);
+                }
+                return Ok(JoinOutcome::Full);
+            }
+        }
+        *state.identities.entry(member.identity.clone()).or_insert(0) += 1;
+        state.members.insert(member.conn.clone(), member.clone());
+        Ok(JoinOutcome::Joined(state.event(
+            EventKind::Join,
+            member,
+            !known,
+            ts,
+        )))
+    }
+
+    async fn leave(
+        &self,
+        memberships: &[(Room, ConnId)],
+        ts_ms: u64,
+    ) -> Result<Vec<(Room, Transition)>, StoreError> {
+        let mut out = Vec::with_capacity(memberships.len());
+        for (room, conn) in memberships {
+            let mut shard = self.shard(room);
+            let Some(state) = shard.get_mut(room) else {
+                continue;
+            };
+            if let Some(t) = state.remove(conn, ts_ms) {
+                out.push((room.clone(), t));
+            }
+            if state.members.is_empty() {
+                shard.remove(room);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn update(
+        &self,
+        room: &Room,
+        target: &UpdateTarget,
+        patch: &State,
+        ts_ms: u64,
+    ) -> Result<Vec<Transition>, StoreError> {
+        let mut shard = self.shard(room);
+        let Some(state) = shard.get_mut(room) else {
+            return Ok(Vec::new());
+        };
+        let conns: Vec<ConnId> = match target {
+            UpdateTarget::Conn(conn) => state
+                .members
+                .contains_key(conn)
+                .then(|| conn.clone())
+                .into_iter()
+                .collect(),
+            UpdateTarget::Identity(identity) => state
+                .members
+                .values()
+                .filter(|m| &m.identity == identity)
+                .map(|m| m.conn.clone())
+                .collect(),
+        };
+        let mut out = Vec::with_capacity(conns.len());
+        for (i, conn) in conns.iter().enumerate() {
+            let Some(member) = state.members.get_mut(conn) else {
+                continue;
+            };
+            for (k, v) in patch {
+                member.state.insert(k.clone(), v.clone());
+            }
+            member.updated_at_ms = ts_ms;
+            let member = member.clone();
+            out.push(state.event(EventKind::Update, member, i == 0, ts_ms));
+        }
+        Ok(out)
+    }
+
+    async fn members(&self, room: &Room) -> Result<Vec<Member>, StoreError> {
+        let shard = self.shard(room);
+        Ok(shard
+            .get(room)
+            .map(|s| s.members.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn count(&self, room: &Room) -> Result<u64, StoreError> {
+        let shard = self.shard(room);
+        Ok(shard.get(room).map_or(0, |s| s.identities.len() as u64))
+    }
+
+    async fn room_counts(&self) -> Result<Vec<(Room, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            out.extend(
+                shard
+                    .iter()
+                    .map(|(room, s)| (room.clone(), s.identities.len() as u64)),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,221 @@
+//! The per-connection send queue.
+//!
+//! Frames arrive already encoded (`Bytes` shared by every receiver of a broadcast) and wait
+//! here until the connection's task writes them. The queue is bounded: a push onto a full
+//! queue marks the connection a slow consumer, drops what it had queued and tells its task to
+//! close the socket. Memory per connection therefore never grows past `capacity` frames.
+//!
+//! Room counts do not queue: a count waits in a single slot that each newer count replaces,
+//! so a burst of changes coalesces to the latest value and a count equal to the last one
+//! written is never sent again ("only on change").
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// Why the engine wants a socket closed; the protocol adapter maps it to a close code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseCause {
+    /// The queue overflowed: the client reads slower than events arrive.
+    SlowConsumer,
+    /// Kicked by the server (session finished, logged out, ...) after the queued frames.
+    Finished,
+}
+
+/// What the connection task should do next.
+#[derive(Debug, PartialEq)]
+pub enum Outgoing {
+    Frame(Bytes),
+    Close(CloseCause),
+}
+
+#[derive(Clone)]
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    // A std mutex: pushes hold it for a deque operation, never across an await.
+    state: Mutex<State>,
+    notify: Notify,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct State {
+    frames: VecDeque<Bytes>,
+    /// The newest count not yet written: (room version, count, encoded frame).
+    count: Option<(u64, u64, Bytes)>,
+    /// Version and count of the last count the client was told (by `hello` or a sync).
+    told: (u64, u64),
+    closing: Option<CloseCause>,
+}
+
+/// The queue was full; the connection is now closing as a slow consumer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Overflow;
+
+impl Outbox {
+    pub fn new(capacity: usize) -> Outbox {
+        Outbox {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                notify: Notify::new(),
+                capacity: capacity.max(1),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a frame. On overflow the queue is dropped and the connection starts closing.
+    pub fn push(&self, frame: Bytes) -> Result<(), Overflow> {
+        let mut state = self.state();
+        if state.closing.is_some() {
+            return Ok(());
+        }
+        if state.frames.len() >= self.inner.capacity {
+            state.frames = VecDeque::new();
+            state.count = None;
+            state.closing = Some(CloseCause::SlowConsumer);
+            drop(state);
+            self.inner.notify.notify_one();
+            return Err(Overflow);
+        }
+        state.frames.push_back(frame);
+        drop(state);
+        self.inner.notify.notify_one();
+        Ok(())
+    }
+
+    /// Records the count the client was just told directly (in `hello`): older counts are
+    /// ignored from now on and an equal one is not repeated.
+    pub fn told_count(&self, version: u64, count: u64) {
+        let mut state = self.state();
+        if version >= state.told.0 {
+            state.told = (version, count);
+        }
+        if matches!(state.count, Some((v, _, _)) if v <= version) {
+            state.count = None;
+        }
+    }
+
+    /// Offers the room's count as of `version`; keeps it only if newer than what is known.
+    pub fn offer_count(&self, version: u64, count: u64, frame: Bytes) {
+        let mut state = self.state();
+        if version <= state.told.0 || matches!(state.count, Some((v, _, _)) if v >= version) {
+            return;
+        }
+        state.count = Some((version, count, frame));
+        drop(state);
+        self.inner.notify.notify_one();
+    }
+
+    /// Closes the connection after the frames already queued.
+    pub fn finish(&self) {
+        let mut state = self.state();
+        if state.closing.is_none() {
+            state.closing = Some(CloseCause::Finished);
+        }
+        drop(state);
+        self.inner.notify.notify_one();
+    }
+
+    /// Frames waiting; for tests and metrics.
+    pub fn len(&self) -> usize {
+        self.state().frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits for the next thing to write. Only one task may wait on an outbox.
+    pub async fn next(&self) -> Outgoing {
+        loop {
+            if let Some(out) = self.try_next() {
+                return out;
+            }
+            self.inner.notify.notified().await;
+        }
+    }
+
+    fn try_next(&self) -> Option<Outgoing> {
+        let mut state = self.state();
+        if state.closing == Some(CloseCause::SlowConsumer) {
+            return Some(Outgoing::Close(CloseCause::SlowConsumer));
+        }
+        if let Some(frame) = state.frames.pop_front() {
+            return Some(Outgoing::Frame(frame));
+        }
+        while let Some((version, count, frame)) = state.count.take() {
+            let changed = count != state.told.1;
+            state.told = (version, count);
+            if changed {
+                return Some(Outgoing::Frame(frame));
+            }
+        }
+        state.closing.map(Outgoing::Close)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(s: &'static str) -> Bytes {
+        Bytes::from_static(s.as_bytes())
+    }
+
+    #[tokio::test]
+    async fn frames_in_order_then_counts_coalesced() {
+        let out = Outbox::new(8);
+        out.told_count(1, 1);
+        out.push(frame("a")).unwrap();
+        out.offer_count(2, 2, frame("c2"));
+        out.offer_count(4, 4, frame("c4"));
+        out.offer_count(3, 3, frame("c3")); // older than what waits: ignored
+        out.push(frame("b")).unwrap();
+        assert_eq!(out.next().await, Outgoing::Frame(frame("a")));
+        assert_eq!(out.next().await, Outgoing::Frame(frame("b")));
+        assert_eq!(out.next().await, Outgoing::Frame(frame("c4")));
+        assert!(out.try_next().is_none());
+    }
+
+    #[tokio::test]
+    async fn count_equal_to_last_told_is_not_sent() {
+        let out = Outbox::new(8);
+        out.told_count(5, 2);
+        out.offer_count(4, 9, frame("old"));
+        out.offer_count(6, 2, frame("same"));
+        assert!(out.try_next().is_none());
+        out.offer_count(7, 3, frame("three"));
+        assert_eq!(out.next().await, Outgoing::Frame(frame("three")));
+    }
+
+    #[tokio::test]
+    async fn overflow_closes_as_slow_consumer_and_frees_the_queue() {
+        let out = Outbox::new(2);
+        out.push(frame("1")).unwrap();
+        out.push(frame("2")).unwrap();
+        assert_eq!(out.push(frame("3")), Err(Overflow));
+        assert_eq!(out.len(), 0);
+        assert_eq!(out.next().await, Outgoing::Close(CloseCause::SlowConsumer));
+        // Further pushes are ignored, the queue stays empty.
+        out.push(frame("4")).unwrap();
+        assert_eq!(out.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn finish_flushes_first() {
+        let out = Outbox::new(4);
+        out.push(frame("last words")).unwrap();
+        out.finish();
+        assert_eq!(out.next().await, Outgoing::Frame(frame("last words")));
+        assert_eq!(out.next().await, Outgoing::Close(CloseCause::Finished));
+    }
+}

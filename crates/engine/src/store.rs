@@ -1,0 +1,161 @@
+//! Backend contracts, one trait per concern (presence, broker, visitor statistics).
+//!
+//! They are shaped for a remote store shared by many nodes: every call is async and may fail
+//! with [`StoreError`]; transitions (first connection of an identity joins, last one leaves)
+//! are computed atomically *by the store*, so two nodes never both report the same join; and
+//! liveness refreshes come in batches, one call per reaper tick, never one per heartbeat.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::model::{ConnId, Identity, Member, PresenceEvent, Room, RoomMessage, State};
+
+/// A transition computed by the store. `ts_ms` is the caller's.
+pub type Transition = PresenceEvent;
+
+/// What [`PresenceStore::join`] did.
+#[derive(Debug)]
+pub enum JoinOutcome {
+    Joined(Transition),
+    /// The room already holds `limit` identities and this one is not among them.
+    Full,
+}
+
+/// Whose state an update changes.
+#[derive(Clone, Debug)]
+pub enum UpdateTarget {
+    /// One connection (Socket.IO `patchState`).
+    Conn(ConnId),
+    /// Every connection of one identity (the HTTP presence update).
+    Identity(Identity),
+}
+
+/// Membership of rooms. Counts are of distinct identities.
+#[async_trait]
+pub trait PresenceStore: Send + Sync + 'static {
+    /// Adds `member` to `room`, or replaces the membership of the same connection (a rejoin:
+    /// state and epoch are the new ones, `identity_changed` is false). `identity_changed` is
+    /// true exactly when this is the identity's first connection in the room. With `limit`, a
+    /// new identity is refused when the room already holds that many, atomically.
+    async fn join(
+        &self,
+        room: &Room,
+        member: Member,
+        limit: Option<u64>,
+    ) -> Result<JoinOutcome, StoreError>;
+
+    /// Removes memberships; idempotent: a connection that is not (or no longer) a member yields
+    /// no transition. `identity_changed` is true when the identity's last connection left.
+    async fn leave(
+        &self,
+        memberships: &[(Room, ConnId)],
+        ts_ms: u64,
+    ) -> Result<Vec<(Room, Transition)>, StoreError>;
+
+    /// Merges `patch` (top-level keys replace) into the state of the target's connections in
+    /// `room` and stamps `updated_at_ms`. Empty when the target is not present. Exactly one of
+    /// the transitions has `identity_changed` set.
+    async fn update(
+        &self,
+        room: &Room,
+        target: &UpdateTarget,
+        patch: &State,
+        ts_ms: u64,
+    ) -> Result<Vec<Transition>, StoreError>;
+
+    async fn members(&self, room: &Room) -> Result<Vec<Member>, StoreError>;
+
+    /// Distinct identities in `room`.
+    async fn count(&self, room: &Room) -> Result<u64, StoreError>;
+
+    /// Every non-empty room with its count (internal rooms included).
+    async fn room_counts(&self) -> Result<Vec<(Room, u64)>, StoreError>;
+
+    /// Marks these connections (and so all their memberships) alive now, in one batch per
+    /// reaper tick. A shared store uses it to tell live connections from those of a dead
+    /// node; the memory store needs nothing.
+    async fn touch_conns(&self, _live: &[ConnId]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Removes memberships that nobody has touched for `stale_ms` (their node died without
+    /// cleaning up) and returns their transitions, each exactly once across all nodes.
+    async fn reap(
+        &self,
+        _stale_ms: u64,
+        _ts_ms: u64,
+    ) -> Result<Vec<(Room, Transition)>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Round trip to the store, for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Receives every message of the rooms this node subscribed to.
+pub trait MessageSink: Send + Sync + 'static {
+    fn deliver(&self, msg: &RoomMessage);
+}
+
+/// Carries room messages to every node that has subscribers in the room (the publishing node
+/// included). Messages of one room published by one node arrive in publish order.
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Sets where incoming messages go; called once, before any subscription.
+    fn attach(&self, sink: Arc<dyn MessageSink>);
+
+    /// Starts receiving `room`'s messages. When it returns, any message published afterwards,
+    /// on any node, reaches the sink.
+    async fn subscribe(&self, room: &Room) -> Result<(), StoreError>;
+
+    async fn unsubscribe(&self, room: &Room) -> Result<(), StoreError>;
+
+    async fn publish(&self, msg: &RoomMessage) -> Result<(), StoreError>;
+}
+
+/// Today's figures for the global visitors room.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DailyVisitors {
+    /// Peak of concurrent visitors.
+    pub max: u64,
+    /// Distinct visitors.
+    pub total: u64,
+}
+
+#[async_trait]
+pub trait VisitorStats: Send + Sync + 'static {
+    /// Records a visitor's arrival on `date` (`YYYY-MM-DD`) with the concurrent count after it:
+    /// the peak is an atomic max, the distinct count a set (or a sketch).
+    async fn record_visit(
+        &self,
+        date: &str,
+        identity: &Identity,
+        concurrent: u64,
+    ) -> Result<(), StoreError>;
+
+    async fn daily(&self, date: &str) -> Result<DailyVisitors, StoreError>;
+}
+
+/// A complete backend: what the engine is started with.
+#[derive(Clone)]
+pub struct Backend {
+    /// `memory` or `redis`, as `/v1/metrics/online/today` reports it.
+    pub name: &'static str,
+    pub presence: Arc<dyn PresenceStore>,
+    pub broker: Arc<dyn Broker>,
+    pub stats: Arc<dyn VisitorStats>,
+}
+
+impl Backend {
+    /// The single-node in-memory backend.
+    pub fn memory() -> Backend {
+        Backend {
+            name: "memory",
+            presence: Arc::new(crate::memory::MemoryPresence::default()),
+            broker: Arc::new(crate::memory::MemoryBroker::default()),
+            stats: Arc::new(crate::memory::MemoryVisitorStats::default()),
+        }
+    }
+}

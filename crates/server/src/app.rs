@@ -1,0 +1,116 @@
+//! The application: shared state, the router, and a server that can be started on any
+//! listener (tests bind port 0) and stopped with a token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use activenow_engine::{Backend, Engine, EngineConfig};
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Settings;
+use crate::observe::AppMetrics;
+use crate::protocol;
+use crate::transport::origin::OriginPolicy;
+
+/// Cheap to clone: everything a handler needs.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
+    pub engine: Engine,
+    pub settings: Settings,
+    pub origins: OriginPolicy,
+    /// Cancelled on SIGINT/SIGTERM: every socket task closes with 1012.
+    pub shutdown: CancellationToken,
+    /// Every socket task, so shutdown can wait for them (axum does not track upgraded
+    /// connections).
+    pub sockets: TaskTracker,
+    pub metrics: AppMetrics,
+    pub activenow: protocol::activenow::Renderers,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(settings: Settings, backend: Backend) -> AppState {
+        let engine = Engine::start(
+            EngineConfig {
+                node_id: settings.node_id.clone(),
+                presence_ttl: settings.presence_ttl(),
+                reaper_interval: settings.reaper_interval(),
+                reaper_lookback: settings.reaper_lookback(),
+                send_queue_capacity: settings.send_queue_capacity,
+            },
+            backend,
+        );
+        AppState(Arc::new(AppInner {
+            engine,
+            origins: OriginPolicy::new(settings.origin_allowlist()),
+            settings,
+            shutdown: CancellationToken::new(),
+            sockets: TaskTracker::new(),
+            metrics: AppMetrics::default(),
+            activenow: protocol::activenow::Renderers::default(),
+        }))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(protocol::activenow::routes())
+        .merge(crate::observe::routes())
+        .layer(DefaultBodyLimit::max(state.settings.max_frame_bytes))
+        .layer(crate::observe::cors(&state.origins))
+        .with_state(state)
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    serve: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Serves on `listener` until [`Server::shutdown`].
+    pub fn start(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+        let addr = listener.local_addr()?;
+        let app = router(state.clone());
+        let stop = state.shutdown.clone();
+        let serve = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        });
+        Ok(Server { addr, state, serve })
+    }
+
+    /// Stops accepting, closes every socket with 1012, waits up to `grace` for them, then
+    /// removes this node's presence from the backend.
+    pub async fn shutdown(self, grace: Duration) {
+        self.state.shutdown.cancel();
+        self.state.sockets.close();
+        if tokio::time::timeout(grace, self.state.sockets.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("sockets still open after the shutdown grace period");
+        }
+        match tokio::time::timeout(grace, self.serve).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server stopped with an error"),
+            Ok(_) => {}
+            Err(_) => tracing::warn!("HTTP connections still open after the grace period"),
+        }
+        self.state.engine.shutdown().await;
+    }
+}

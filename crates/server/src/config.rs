@@ -1,0 +1,273 @@
+//! Settings: flags > environment > TOML file (`--config FILE`) > defaults.
+//!
+//! Every setting is declared once in the `settings!` table below: its type, default,
+//! environment variable and meaning. The table generates the layer that clap and the TOML
+//! file fill in (every field optional), the resolved [`Settings`], and the listing that
+//! `activenow config` prints with secrets masked. Every limit the server enforces is here.
+
+use std::path::Path;
+use std::time::Duration;
+
+macro_rules! settings {
+    ($( $(#[doc = $doc:literal])* $name:ident : $ty:ty = $default:expr, $env:literal $(, $secret:ident)?; )*) => {
+        /// One source of settings (flags + environment via clap, or the TOML file).
+        #[derive(Debug, Default, Clone, clap::Args, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct SettingsLayer {
+            $( $(#[doc = $doc])* #[arg(long, env = $env, global = true)] #[serde(default)] pub $name: Option<$ty>, )*
+        }
+
+        /// The effective settings.
+        #[derive(Debug, Clone)]
+        pub struct Settings {
+            $( $(#[doc = $doc])* pub $name: $ty, )*
+        }
+
+        impl SettingsLayer {
+            /// This layer, with `lower` filling the gaps.
+            pub fn over(self, lower: SettingsLayer) -> SettingsLayer {
+                SettingsLayer { $( $name: self.$name.or(lower.$name), )* }
+            }
+
+            /// Fills what is still unset with the defaults.
+            pub fn resolve(self) -> Settings {
+                Settings { $( $name: self.$name.unwrap_or_else(|| $default), )* }
+            }
+        }
+
+        impl Settings {
+            /// `(ENV_NAME, value)` for every setting, secrets masked.
+            pub fn describe(&self) -> Vec<(&'static str, String)> {
+                vec![ $( ($env, mask(settings!(@secret $($secret)?), format!("{}", self.$name))), )* ]
+            }
+        }
+    };
+    (@secret secret) => { true };
+    (@secret) => { false };
+}
+
+fn mask(secret: bool, value: String) -> String {
+    if secret && !value.is_empty() {
+        "********".into()
+    } else {
+        value
+    }
+}
+
+settings! {
+    /// Listen port [default: 8080].
+    port: u16 = 8080, "PORT";
+    /// Listen address [default: 0.0.0.0].
+    bind: String = "0.0.0.0".into(), "BIND";
+    /// Seconds a room session lives without a heartbeat [default: 30].
+    presence_ttl: u64 = 30, "PRESENCE_TTL";
+    /// The same TTL in milliseconds (seed 1's spelling); wins over PRESENCE_TTL when set
+    /// [default: 0 = use PRESENCE_TTL].
+    presence_ttl_ms: u64 = 0, "PRESENCE_TTL_MS";
+    /// Milliseconds between reaper passes that remove expired sessions [default: 1000].
+    presence_reaper_interval_ms: u64 = 1000, "PRESENCE_REAPER_INTERVAL_MS";
+    /// Shared backends: milliseconds a dead node's connections may linger before any node
+    /// reaps them [default: 0 = 2 x TTL].
+    presence_reaper_lookback_ms: u64 = 0, "PRESENCE_REAPER_LOOKBACK_MS";
+    /// Seconds between server WebSocket pings; 0 = off [default: 0].
+    ping_interval: u64 = 0, "PING_INTERVAL";
+    /// Comma-separated Origin allowlist for WebSockets and CORS; empty = any; `*` = any
+    /// [default: empty].
+    allowed_origins: String = String::new(), "ALLOWED_ORIGINS";
+    /// Largest inbound WebSocket message and HTTP body, in bytes; larger frames close the
+    /// socket with 1009 [default: 65536].
+    max_frame_bytes: usize = 65_536, "MAX_FRAME_BYTES";
+    /// Identities per room; 0 = no limit [default: 0].
+    max_room_users: u64 = 0, "MAX_ROOM_USERS";
+    /// Frames waiting per connection before it is closed as a slow consumer (1008)
+    /// [default: 256].
+    send_queue_capacity: usize = 256, "SEND_QUEUE_CAPACITY";
+    /// WebSocket read buffer per connection, bytes [default: 4096].
+    ws_read_buffer_bytes: usize = 4096, "WS_READ_BUFFER_BYTES";
+    /// WebSocket write buffer per connection, bytes (written out when reached or on flush)
+    /// [default: 4096].
+    ws_write_buffer_bytes: usize = 4096, "WS_WRITE_BUFFER_BYTES";
+    /// Concurrent WebSockets this node accepts; beyond it upgrades get 503 [default: 200000].
+    max_connections: u64 = 200_000, "MAX_CONNECTIONS";
+    /// Messages per second one connection may send (burst: twice as many); excess messages
+    /// are dropped with a `rate_limited` error [default: 20].
+    max_messages_per_second: u32 = 20, "MAX_MESSAGES_PER_SECOND";
+    /// Longest session id (identity), bytes [default: 256].
+    max_session_id_bytes: usize = 256, "MAX_SESSION_ID_BYTES";
+    /// Seconds to wait for sockets to close on SIGINT/SIGTERM [default: 10].
+    shutdown_grace: u64 = 10, "SHUTDOWN_GRACE";
+    /// `text` or `json` logs [default: text].
+    log_format: String = "text".into(), "LOG_FORMAT";
+    /// This node's id, the prefix of its connection ids [default: a random id].
+    node_id: String = random_node_id(), "NODE_ID";
+}
+
+fn random_node_id() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid TOML in {path}: {source}")]
+    Toml {
+        path: String,
+        source: toml::de::Error,
+    },
+    #[error("invalid setting {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl SettingsLayer {
+    /// Reads a TOML file whose keys are the settings' names in lower case (`port = 8080`).
+    pub fn from_file(path: &Path) -> Result<SettingsLayer, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Toml {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        SettingsLayer::default().resolve()
+    }
+}
+
+impl Settings {
+    /// Rejects values that would make the server misbehave.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: &str| {
+            Err(ConfigError::Invalid {
+                name,
+                reason: reason.into(),
+            })
+        };
+        if self.presence_ttl() < Duration::from_millis(100) {
+            return invalid("PRESENCE_TTL", "must be at least 100 ms");
+        }
+        if self.presence_reaper_interval_ms == 0 {
+            return invalid("PRESENCE_REAPER_INTERVAL_MS", "must be positive");
+        }
+        if self.max_frame_bytes < 128 {
+            return invalid("MAX_FRAME_BYTES", "must be at least 128");
+        }
+        if self.send_queue_capacity == 0 {
+            return invalid("SEND_QUEUE_CAPACITY", "must be positive");
+        }
+        if self.max_messages_per_second == 0 {
+            return invalid("MAX_MESSAGES_PER_SECOND", "must be positive");
+        }
+        if self.max_session_id_bytes == 0 {
+            return invalid("MAX_SESSION_ID_BYTES", "must be positive");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return invalid("LOG_FORMAT", "must be text or json");
+        }
+        if self.node_id.is_empty() || self.node_id.chars().any(|c| c.is_control()) {
+            return invalid("NODE_ID", "must be non-empty text");
+        }
+        Ok(())
+    }
+
+    pub fn presence_ttl(&self) -> Duration {
+        if self.presence_ttl_ms > 0 {
+            Duration::from_millis(self.presence_ttl_ms)
+        } else {
+            Duration::from_secs(self.presence_ttl)
+        }
+    }
+
+    pub fn reaper_interval(&self) -> Duration {
+        Duration::from_millis(self.presence_reaper_interval_ms)
+    }
+
+    pub fn reaper_lookback(&self) -> Duration {
+        if self.presence_reaper_lookback_ms > 0 {
+            Duration::from_millis(self.presence_reaper_lookback_ms)
+        } else {
+            self.presence_ttl() * 2
+        }
+    }
+
+    /// Origins allowed for browser WebSockets; `None` = any.
+    pub fn origin_allowlist(&self) -> Option<Vec<String>> {
+        let origins: Vec<String> = self
+            .allowed_origins
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        if origins.is_empty() || origins.iter().any(|o| o == "*") {
+            None
+        } else {
+            Some(origins)
+        }
+    }
+
+    pub fn room_limit(&self) -> Option<u64> {
+        (self.max_room_users > 0).then_some(self.max_room_users)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_resolve_in_order() {
+        let flags = SettingsLayer {
+            port: Some(1),
+            ..Default::default()
+        };
+        let file: SettingsLayer = toml::from_str("port = 2\npresence_ttl = 7\n").unwrap();
+        let s = flags.over(file).resolve();
+        assert_eq!(s.port, 1);
+        assert_eq!(s.presence_ttl, 7);
+        assert_eq!(s.max_frame_bytes, 65_536);
+    }
+
+    #[test]
+    fn ttl_ms_wins_and_lookback_defaults_to_twice_ttl() {
+        let mut s = Settings::default();
+        assert_eq!(s.presence_ttl(), Duration::from_secs(30));
+        assert_eq!(s.reaper_lookback(), Duration::from_secs(60));
+        s.presence_ttl_ms = 1500;
+        assert_eq!(s.presence_ttl(), Duration::from_millis(1500));
+        assert_eq!(s.reaper_lookback(), Duration::from_millis(3000));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        assert!(toml::from_str::<SettingsLayer>("prot = 1").is_err());
+    }
+
+    #[test]
+    fn origins() {
+        let mut s = Settings::default();
+        assert_eq!(s.origin_allowlist(), None);
+        s.allowed_origins = "https://a.example, https://b.example/".into();
+        assert_eq!(
+            s.origin_allowlist(),
+            Some(vec!["https://a.example".into(), "https://b.example".into()])
+        );
+        s.allowed_origins = "https://a.example,*".into();
+        assert_eq!(s.origin_allowlist(), None);
+    }
+
+    #[test]
+    fn validation() {
+        let mut s = Settings::default();
+        assert!(s.validate().is_ok());
+        s.log_format = "xml".into();
+        assert!(s.validate().is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! # ActiveNow server
+//!
+//! The `activenow` binary's library: settings, the HTTP/WebSocket application and its
+//! protocol adapters. Presence itself lives in `activenow-engine`; this crate only speaks
+//! wire formats and HTTP.
+//!
+//! # Layout
+//! - [`config`]: every setting and limit (flags > env > TOML file > defaults).
+//! - [`app`]: shared state, the router, a server that tests start on port 0.
+//! - [`transport`]: WebSocket plumbing every protocol shares (upgrade checks, buffers, the
+//!   socket loop, rate limit).
+//! - [`protocol`]: one adapter per protocol (ActiveNow rooms and visitors, ...).
+//! - [`observe`]: health, readiness, Prometheus metrics, CORS.
+//! - [`close`]: every close code and error code.
+
+pub mod app;
+pub mod close;
+pub mod config;
+pub mod observe;
+pub mod protocol;
+pub mod transport;
+
+pub use app::{router, AppState, Server};
+pub use config::{Settings, SettingsLayer};

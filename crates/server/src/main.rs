@@ -1,0 +1,110 @@
+//! `activenow`: the presence server binary.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use activenow::{AppState, Server, Settings, SettingsLayer};
+use activenow_engine::Backend;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+/// ActiveNow: who is online, where, right now. Settings: flags > environment > --config
+/// TOML file > defaults.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// A TOML file of settings (keys: the setting names in lower case, e.g. `port = 8080`).
+    #[arg(long, global = true, env = "ACTIVENOW_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    settings: SettingsLayer,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Print the effective configuration (secrets masked) and exit.
+    Config,
+}
+
+fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let file = match &cli.config {
+        Some(path) => SettingsLayer::from_file(path)?,
+        None => SettingsLayer::default(),
+    };
+    let settings = cli.settings.clone().over(file).resolve();
+    settings.validate()?;
+    Ok(settings)
+}
+
+fn init_logs(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if settings.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn terminated() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let addr = format!("{}:{}", settings.bind, settings.port);
+    let listener = TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let grace = Duration::from_secs(settings.shutdown_grace);
+    let state = AppState::new(settings, Backend::memory());
+    let server = Server::start(listener, state)?;
+    tracing::info!(addr = %server.addr, backend = server.state.engine.backend_name(), "activenow listening");
+    terminated().await;
+    tracing::info!("shutting down: closing sockets with 1012");
+    server.shutdown(grace).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = settings(&cli)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Config => {
+            for (name, value) in settings.describe() {
+                println!("{name}={value}");
+            }
+            Ok(())
+        }
+        Command::Serve => {
+            init_logs(&settings);
+            serve(settings).await
+        }
+    }
+}

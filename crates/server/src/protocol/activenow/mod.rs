@@ -1,0 +1,149 @@
+//! The ActiveNow protocol (seed 0): room presence sockets, the global visitors socket, and
+//! the presence HTTP API, exactly as the original ActiveNow clients expect them.
+
+mod codec;
+mod http;
+mod room;
+mod visitors;
+
+use std::sync::Arc;
+
+use activenow_engine::{Identity, Renderer};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::app::AppState;
+
+pub use codec::{RoomRenderer, VisitorRenderer};
+
+/// The header that carries the session id (identity).
+pub const SESSION_HEADER: &str = "x-socket-session-id";
+
+/// This protocol's renderers; one instance each, so the hub groups all their sockets.
+#[derive(Clone)]
+pub struct Renderers {
+    pub room: Arc<dyn Renderer>,
+    pub visitors: Arc<dyn Renderer>,
+}
+
+impl Default for Renderers {
+    fn default() -> Self {
+        Renderers {
+            room: Arc::new(RoomRenderer),
+            visitors: Arc::new(VisitorRenderer),
+        }
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/ws", get(room::upgrade))
+        .route("/v1/ws/web", get(visitors::upgrade))
+        .route("/web", get(visitors::upgrade))
+        .route("/v1/activity/presence/update", post(http::update_presence))
+        .route("/v1/activity/presence", get(http::list_presence))
+        .route("/v1/rooms/active", get(http::active_rooms))
+        .route("/v1/activity/rooms", get(http::rooms))
+        .route("/v1/metrics/online/today", get(http::online_today))
+}
+
+/// An HTTP error with a JSON body `{"error": code, "message": ...}`.
+pub fn http_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({"error": code, "message": message.into()});
+    (status, Json(body)).into_response()
+}
+
+/// The session id of a request: the header wins over `socket_session_id`; `None` when
+/// neither is given. Invalid ids (empty, too long, control characters) are an error.
+pub fn session_id(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    max_bytes: usize,
+) -> Result<Option<Identity>, String> {
+    let given = match headers.get(SESSION_HEADER) {
+        Some(h) => Some(
+            h.to_str()
+                .map_err(|_| "session id is not visible ASCII".to_owned())?,
+        ),
+        None => query,
+    };
+    let Some(id) = given else {
+        return Ok(None);
+    };
+    if id.is_empty() || id.len() > max_bytes || id.chars().any(char::is_control) {
+        return Err(format!(
+            "session id must be 1-{max_bytes} bytes without control characters"
+        ));
+    }
+    Ok(Some(Identity::new(id)))
+}
+
+/// A random session id for clients that bring none (UUID v4 text).
+pub fn random_session_id() -> Identity {
+    let b: [u8; 16] = rand::random();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let id = format!(
+        "{}-{}-4{}-{:x}{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        (b[8] & 0x3) | 0x8,
+        &hex[17..20],
+        &hex[20..32]
+    );
+    Identity::new(&id)
+}
+
+/// Checks shared by both sockets before the upgrade: Origin and the connection limit.
+fn refuse_upgrade(app: &AppState, headers: &HeaderMap) -> Option<Response> {
+    if !app.origins.allows(headers) {
+        app.metrics.upgrades_refused.inc();
+        return Some(http_error(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "Origin is not in ALLOWED_ORIGINS",
+        ));
+    }
+    if app.engine.local_connections() >= app.settings.max_connections {
+        app.metrics.upgrades_refused.inc();
+        return Some(http_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_connections",
+            "MAX_CONNECTIONS reached; try another node",
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_ids_look_like_uuids() {
+        let id = random_session_id();
+        let s = id.as_str();
+        assert_eq!(s.len(), 36);
+        assert_eq!(&s[14..15], "4");
+        assert_ne!(random_session_id(), id);
+    }
+
+    #[test]
+    fn header_wins_and_bad_ids_are_refused() {
+        let mut h = HeaderMap::new();
+        assert_eq!(
+            session_id(&h, Some("q"), 8).unwrap(),
+            Some(Identity::new("q"))
+        );
+        h.insert(SESSION_HEADER, "h".parse().unwrap());
+        assert_eq!(
+            session_id(&h, Some("q"), 8).unwrap(),
+            Some(Identity::new("h"))
+        );
+        assert!(session_id(&HeaderMap::new(), Some("123456789"), 8).is_err());
+        assert!(session_id(&HeaderMap::new(), Some(""), 8).is_err());
+        assert_eq!(session_id(&HeaderMap::new(), None, 8).unwrap(), None);
+    }
+}

@@ -1,0 +1,131 @@
+//! `GET /v1/ws?room=<room>[&socket_session_id=<id>]`: room presence.
+
+use std::collections::HashMap;
+
+use activenow_engine::{Connection, EngineError, Identity, Liveness, Room, State};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State as AxumState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+
+use super::codec::{self, ClientMessage};
+use super::{http_error, random_session_id, refuse_upgrade, session_id};
+use crate::app::AppState;
+use crate::close::{self, code};
+use crate::transport::ws::{self, Inbound, Reply};
+
+pub async fn upgrade(
+    AxumState(app): AxumState<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if let Some(refused) = refuse_upgrade(&app, &headers) {
+        return refused;
+    }
+    let room = match Room::parse(query.get("room").map(String::as_str).unwrap_or("")) {
+        Ok(room) => room,
+        Err(e) => {
+            app.metrics.upgrades_refused.inc();
+            return http_error(StatusCode::BAD_REQUEST, "bad_room", format!("room: {e}"));
+        }
+    };
+    let identity = match session_id(
+        &headers,
+        query.get("socket_session_id").map(String::as_str),
+        app.settings.max_session_id_bytes,
+    ) {
+        Ok(id) => id.unwrap_or_else(random_session_id),
+        Err(e) => {
+            app.metrics.upgrades_refused.inc();
+            return http_error(StatusCode::BAD_REQUEST, "bad_session_id", e);
+        }
+    };
+    let tracker = app.sockets.clone();
+    ws::configure(upgrade, &app)
+        .on_upgrade(move |socket| tracker.track_future(run(app, socket, room, identity)))
+}
+
+async fn run(app: AppState, mut socket: WebSocket, room: Room, identity: Identity) {
+    let conn = app.engine.connect(Liveness::Heartbeat);
+    let joined = conn
+        .join(
+            room,
+            identity.clone(),
+            State::new(),
+            app.activenow.room.clone(),
+            app.settings.room_limit(),
+        )
+        .await;
+    match joined {
+        Ok(t) => {
+            let ttl = app.settings.presence_ttl().as_secs().max(1);
+            if ws::send_frame(&mut socket, codec::hello(identity.as_str(), ttl, t.count))
+                .await
+                .is_ok()
+            {
+                conn.outbox().told_count(t.version, t.count);
+                let mut inbound = RoomInbound {
+                    conn: &conn,
+                    max_session_id_bytes: app.settings.max_session_id_bytes,
+                };
+                ws::drive(&mut socket, conn.outbox(), &app, &mut inbound).await;
+            }
+        }
+        Err(EngineError::RoomFull { limit }) => {
+            let msg = format!("room holds {limit} members (MAX_ROOM_USERS)");
+            let _ = ws::send_frame(&mut socket, codec::error(code::ROOM_FULL, &msg)).await;
+            ws::send_close(&mut socket, close::POLICY, "room full").await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "room join failed");
+            let _ = ws::send_frame(
+                &mut socket,
+                codec::error(code::INTERNAL, "join failed; retry"),
+            )
+            .await;
+            ws::send_close(&mut socket, close::INTERNAL, "join failed").await;
+        }
+    }
+    conn.disconnect().await;
+}
+
+/// Client messages of a room socket.
+pub(super) struct RoomInbound<'a> {
+    pub conn: &'a Connection,
+    pub max_session_id_bytes: usize,
+}
+
+impl Inbound for RoomInbound<'_> {
+    async fn on_text(&mut self, text: &str) -> Reply {
+        let result = match codec::decode(text) {
+            Ok(ClientMessage::Heartbeat) => self.conn.heartbeat().await,
+            Ok(ClientMessage::UpdateSid(id)) => {
+                if id.is_empty()
+                    || id.len() > self.max_session_id_bytes
+                    || id.chars().any(char::is_control)
+                {
+                    let msg = format!(
+                        "session_id must be 1-{} bytes without control characters",
+                        self.max_session_id_bytes
+                    );
+                    return Reply::Frame(codec::error(code::BAD_MESSAGE, &msg));
+                }
+                self.conn
+                    .heartbeat()
+                    .await
+                    .and(self.conn.rekey(Identity::new(&id)).await)
+            }
+            Err((code, message)) => return Reply::Frame(codec::error(code, &message)),
+        };
+        match result {
+            Ok(()) => Reply::Nothing,
+            Err(e) => Reply::Frame(codec::error(code::INTERNAL, &e.to_string())),
+        }
+    }
+
+    fn error_frame(&self, code: &'static str, message: &str) -> Bytes {
+        codec::error(code, message)
+    }
+}

@@ -1,0 +1,86 @@
+//! `GET /v1/ws/web` and `GET /web`: the global visitors channel. A visitor is an identity
+//! with at least one open visitor socket; it stays while the socket is open (no heartbeat).
+
+use std::collections::HashMap;
+
+use activenow_engine::{Liveness, Room, State};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State as AxumState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::codec;
+use super::room::RoomInbound;
+use super::{http_error, random_session_id, refuse_upgrade, session_id};
+use crate::app::AppState;
+use crate::close::{self, code};
+use crate::transport::ws;
+
+pub async fn upgrade(
+    AxumState(app): AxumState<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if let Some(refused) = refuse_upgrade(&app, &headers) {
+        return refused;
+    }
+    let identity = match session_id(
+        &headers,
+        query.get("socket_session_id").map(String::as_str),
+        app.settings.max_session_id_bytes,
+    ) {
+        Ok(id) => id.unwrap_or_else(random_session_id),
+        Err(e) => {
+            app.metrics.upgrades_refused.inc();
+            return http_error(StatusCode::BAD_REQUEST, "bad_session_id", e);
+        }
+    };
+    let tracker = app.sockets.clone();
+    ws::configure(upgrade, &app)
+        .on_upgrade(move |socket| tracker.track_future(run(app, socket, identity)))
+}
+
+async fn run(app: AppState, mut socket: WebSocket, identity: activenow_engine::Identity) {
+    if ws::send_frame(&mut socket, codec::gateway_connect())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let conn = app.engine.connect(Liveness::Socket);
+    let joined = conn
+        .join(
+            Room::visitors(),
+            identity,
+            State::new(),
+            app.activenow.visitors.clone(),
+            None,
+        )
+        .await;
+    match joined {
+        Ok(t) => {
+            // A new visitor's arrival reaches every visitor socket, this one included. Another
+            // tab of a known visitor changes nothing for the others, but this socket still
+            // learns the current count.
+            if !t.identity_changed {
+                let _ = conn.outbox().push(codec::visitor_online(t.count, t.ts_ms));
+            }
+            let mut inbound = RoomInbound {
+                conn: &conn,
+                max_session_id_bytes: app.settings.max_session_id_bytes,
+            };
+            ws::drive(&mut socket, conn.outbox(), &app, &mut inbound).await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "visitor join failed");
+            let _ = ws::send_frame(
+                &mut socket,
+                codec::error(code::INTERNAL, "join failed; retry"),
+            )
+            .await;
+            ws::send_close(&mut socket, close::INTERNAL, "join failed").await;
+        }
+    }
+    conn.disconnect().await;
+}

@@ -1,0 +1,5 @@
+//! Protocol adapters: each parses and validates its clients' messages, translates them into
+//! engine calls, and renders engine events into its wire format (once per event, through a
+//! [`activenow_engine::Renderer`]). Nothing here keeps presence state of its own.
+
+pub mod activenow;

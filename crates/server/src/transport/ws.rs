@@ -1,0 +1,159 @@
+//! The socket loop shared by every WebSocket protocol.
+//!
+//! One task per socket both reads and writes, so a connection costs one task, its outbox
+//! and the WebSocket buffers (sized by `WS_READ_BUFFER_BYTES` / `WS_WRITE_BUFFER_BYTES`
+//! instead of the library's 128 KiB defaults). The loop ends on the client's close, a read
+//! error, a close the engine asks for (slow consumer, finished) or server shutdown (1012).
+
+use std::future::Future;
+use std::time::Duration;
+
+use activenow_engine::outbox::CloseCause;
+use activenow_engine::{Outbox, Outgoing};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use bytes::Bytes;
+
+use crate::app::AppState;
+use crate::close::{self, code};
+use crate::transport::rate::{RateLimit, Verdict};
+
+/// What a protocol answers to one client message.
+pub enum Reply {
+    Nothing,
+    /// A frame for this socket only (an error, an ack).
+    Frame(Bytes),
+    /// Close the socket with this code and reason.
+    Close(u16, &'static str),
+}
+
+/// A protocol's handling of client messages on one socket.
+pub trait Inbound: Send {
+    fn on_text(&mut self, text: &str) -> impl Future<Output = Reply> + Send;
+
+    /// Renders a transport-level error (rate limit, binary frame) in the protocol's format.
+    fn error_frame(&self, code: &'static str, message: &str) -> Bytes;
+}
+
+/// Applies the buffer and size limits to an upgrade.
+pub fn configure(ws: WebSocketUpgrade, app: &AppState) -> WebSocketUpgrade {
+    let s = &app.settings;
+    ws.read_buffer_size(s.ws_read_buffer_bytes)
+        .write_buffer_size(s.ws_write_buffer_bytes)
+        .max_write_buffer_size(s.ws_write_buffer_bytes.max(s.max_frame_bytes) * 4)
+        .max_message_size(s.max_frame_bytes)
+        .max_frame_size(s.max_frame_bytes)
+}
+
+/// Writes one text frame whose bytes are known to be UTF-8 JSON.
+pub async fn send_frame(socket: &mut WebSocket, frame: Bytes) -> Result<(), axum::Error> {
+    // Frames come from serde_json, so this check never fails; it costs one UTF-8 scan.
+    let text = Utf8Bytes::try_from(frame).map_err(axum::Error::new)?;
+    socket.send(Message::Text(text)).await
+}
+
+pub async fn send_close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+fn too_big(e: axum::Error) -> bool {
+    matches!(
+        e.into_inner().downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}
+
+/// Runs the socket until it ends; the caller then disconnects the engine connection.
+pub async fn drive(
+    socket: &mut WebSocket,
+    outbox: &Outbox,
+    app: &AppState,
+    inbound: &mut impl Inbound,
+) {
+    let mut rate = RateLimit::new(app.settings.max_messages_per_second);
+    let mut ping = (app.settings.ping_interval > 0).then(|| {
+        let every = Duration::from_secs(app.settings.ping_interval);
+        tokio::time::interval_at(tokio::time::Instant::now() + every, every)
+    });
+    loop {
+        tokio::select! {
+            biased;
+            _ = app.shutdown.cancelled() => {
+                send_close(socket, close::RESTART, "server restart").await;
+                return;
+            }
+            out = outbox.next() => match out {
+                Outgoing::Frame(frame) => {
+                    if send_frame(socket, frame).await.is_err() {
+                        return;
+                    }
+                }
+                Outgoing::Close(CloseCause::SlowConsumer) => {
+                    send_close(socket, close::POLICY, "slow consumer").await;
+                    return;
+                }
+                Outgoing::Close(CloseCause::Finished) => {
+                    send_close(socket, close::NORMAL, "done").await;
+                    return;
+                }
+            },
+            msg = socket.recv() => {
+                let reply = match msg {
+                    None => return,
+                    Some(Err(e)) => {
+                        if too_big(e) {
+                            app.metrics.errors.inc();
+                            send_close(socket, close::TOO_BIG, "message too big").await;
+                        }
+                        return;
+                    }
+                    Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Binary(_))) => {
+                        app.metrics.errors.inc();
+                        Reply::Frame(inbound.error_frame(code::BINARY_NOT_SUPPORTED, "send JSON text frames"))
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        app.metrics.messages_in.inc();
+                        match rate.check() {
+                            Verdict::Allow => inbound.on_text(text.as_str()).await,
+                            Verdict::Drop(tell) => {
+                                app.metrics.rate_limited.inc();
+                                if tell {
+                                    Reply::Frame(inbound.error_frame(code::RATE_LIMITED, "too many messages; slow down"))
+                                } else {
+                                    Reply::Nothing
+                                }
+                            }
+                        }
+                    }
+                };
+                match reply {
+                    Reply::Nothing => {}
+                    Reply::Frame(frame) => {
+                        if send_frame(socket, frame).await.is_err() {
+                            return;
+                        }
+                    }
+                    Reply::Close(code, reason) => {
+                        send_close(socket, code, reason).await;
+                        return;
+                    }
+                }
+            }
+            _ = async {
+                match ping.as_mut() {
+                    Some(p) => { p.tick().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {
+                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
