@@ -59,8 +59,9 @@ impl Default for EngineConfig {
 /// How a connection stays present.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Liveness {
-    /// Present while it heartbeats at least once per presence TTL (room sockets, Socket.IO).
-    Heartbeat,
+    /// Present while it heartbeats at least once per `ttl` (room sockets with the presence
+    /// TTL, Socket.IO, HTTP online status with its own TTL).
+    Heartbeat { ttl: Duration },
     /// Present as long as its socket is open (visitor sockets, channels, session waiters).
     Socket,
 }
@@ -145,6 +146,15 @@ struct ConnShared {
     /// An async mutex: membership changes await the store while holding it, which keeps one
     /// connection's joins, leaves and expiry in order.
     memberships: tokio::sync::Mutex<Vec<Membership>>,
+}
+
+impl ConnShared {
+    fn ttl_ms(&self) -> Option<u64> {
+        match self.liveness {
+            Liveness::Heartbeat { ttl } => Some(ttl.as_millis() as u64),
+            Liveness::Socket => None,
+        }
+    }
 }
 
 struct Membership {
@@ -323,7 +333,6 @@ impl Engine {
     /// dead nodes left behind. The reaper task calls it every `reaper_interval`.
     pub async fn reap(&self) {
         let now = self.shared.registry.now_ms();
-        let ttl = self.shared.config.presence_ttl.as_millis() as u64;
         let mut live = Vec::new();
         let mut silent = Vec::new();
         for conn in self.shared.registry.all() {
@@ -331,14 +340,13 @@ impl Engine {
                 continue;
             }
             let seen = conn.last_seen_ms.load(Ordering::Relaxed);
-            if conn.liveness == Liveness::Heartbeat && seen.saturating_add(ttl) <= now {
-                silent.push(conn);
-            } else {
-                live.push(conn.id.clone());
+            match conn.ttl_ms() {
+                Some(ttl) if seen.saturating_add(ttl) <= now => silent.push(conn),
+                _ => live.push(conn.id.clone()),
             }
         }
         for conn in silent {
-            self.expire(&conn, now, ttl).await;
+            self.expire(&conn, now).await;
         }
         let store = &self.shared.backend.presence;
         if let Err(e) = self.timed(store.touch_conns(&live)).await {
@@ -370,9 +378,10 @@ impl Engine {
 
     /// Removes a silent connection's presence; the socket stays open and its next heartbeat
     /// rejoins.
-    async fn expire(&self, conn: &Arc<ConnShared>, now: u64, ttl: u64) {
+    async fn expire(&self, conn: &Arc<ConnShared>, now: u64) {
         let mut ms = conn.memberships.lock().await;
         // A heartbeat may have landed while we waited for the lock.
+        let ttl = conn.ttl_ms().unwrap_or(u64::MAX);
         if conn
             .last_seen_ms
             .load(Ordering::Relaxed)

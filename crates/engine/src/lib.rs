@@ -28,6 +28,11 @@ pub mod model;
 pub mod outbox;
 pub mod store;
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+#[cfg(test)]
+mod engine_tests;
+
 pub use engine::{Connection, Engine, EngineConfig, Liveness};
 pub use error::{EngineError, StoreError};
 pub use hub::Renderer;

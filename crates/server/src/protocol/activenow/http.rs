@@ -12,21 +12,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::codec::{DISPLAY_NAME, POSITION};
-use super::{http_error, session_id};
+use super::{session_id, ApiError};
 use crate::app::AppState;
 
 /// Most rooms `GET /v1/rooms/active` returns.
 const ACTIVE_ROOMS_CAP: usize = 100;
 const ACTIVE_ROOMS_DEFAULT: usize = 10;
 
-fn engine_error(e: EngineError) -> Response {
+fn engine_error(e: EngineError) -> ApiError {
     match e {
-        EngineError::NotMember => http_error(
+        EngineError::NotMember => ApiError::new(
             StatusCode::NOT_FOUND,
             "not_present",
             "that session is not present in that room",
         ),
-        other => http_error(
+        other => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "backend_unavailable",
             other.to_string(),
@@ -34,9 +34,9 @@ fn engine_error(e: EngineError) -> Response {
     }
 }
 
-fn parse_room(name: Option<&str>) -> Result<Room, Response> {
+fn parse_room(name: Option<&str>) -> Result<Room, ApiError> {
     Room::parse(name.unwrap_or("")).map_err(|e| {
-        http_error(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_room",
             format!("room_name: {e}"),
@@ -57,26 +57,19 @@ pub async fn update_presence(
     AxumState(app): AxumState<AppState>,
     headers: HeaderMap,
     body: Result<Json<UpdateBody>, JsonRejection>,
-) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => return http_error(StatusCode::BAD_REQUEST, "bad_body", e.body_text()),
-    };
-    let identity = match session_id(&headers, None, app.settings.max_session_id_bytes) {
-        Ok(Some(id)) => id,
-        Ok(None) => {
-            return http_error(
+) -> Result<Response, ApiError> {
+    let Json(body) =
+        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.body_text()))?;
+    let identity = session_id(&headers, None, app.settings.max_session_id_bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_session_id", e))?
+        .ok_or_else(|| {
+            ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "missing_session_id",
                 "x-socket-session-id header is required",
             )
-        }
-        Err(e) => return http_error(StatusCode::BAD_REQUEST, "bad_session_id", e),
-    };
-    let room = match parse_room(Some(&body.room_name)) {
-        Ok(room) => room,
-        Err(r) => return r,
-    };
+        })?;
+    let room = parse_room(Some(&body.room_name))?;
     let mut patch = State::new();
     if let Some(name) = body.display_name {
         patch.insert(DISPLAY_NAME.into(), Value::String(name));
@@ -84,14 +77,19 @@ pub async fn update_presence(
     if let Some(position) = body.position {
         patch.insert(POSITION.into(), Value::Number(position));
     }
-    match app.engine.update_identity(&room, &identity, &patch).await {
-        Ok(events) => {
-            let updated_at = events.first().map_or(0, |e| e.member.updated_at_ms);
-            Json(json!({"ok": true, "identity": identity.as_str(), "room_name": room.as_str(), "updated_at": updated_at}))
-                .into_response()
-        }
-        Err(e) => engine_error(e),
-    }
+    let events = app
+        .engine
+        .update_identity(&room, &identity, &patch)
+        .await
+        .map_err(engine_error)?;
+    let updated_at = events.first().map_or(0, |e| e.member.updated_at_ms);
+    Ok(Json(json!({
+        "ok": true,
+        "identity": identity.as_str(),
+        "room_name": room.as_str(),
+        "updated_at": updated_at,
+    }))
+    .into_response())
 }
 
 #[derive(Serialize)]
@@ -110,15 +108,9 @@ struct PresenceEntry {
 pub async fn list_presence(
     AxumState(app): AxumState<AppState>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let room = match parse_room(query.get("room_name").map(String::as_str)) {
-        Ok(room) => room,
-        Err(r) => return r,
-    };
-    let members = match app.engine.members(&room).await {
-        Ok(m) => m,
-        Err(e) => return engine_error(e),
-    };
+) -> Result<Response, ApiError> {
+    let room = parse_room(query.get("room_name").map(String::as_str))?;
+    let members = app.engine.members(&room).await.map_err(engine_error)?;
     let mut by_identity: BTreeMap<String, PresenceEntry> = BTreeMap::new();
     for m in members {
         let entry = by_identity
@@ -143,11 +135,11 @@ pub async fn list_presence(
             }
         }
     }
-    Json(by_identity.into_values().collect::<Vec<_>>()).into_response()
+    Ok(Json(by_identity.into_values().collect::<Vec<_>>()).into_response())
 }
 
 /// Client-visible rooms with their counts, busiest first (ties by name).
-async fn public_rooms(app: &AppState) -> Result<Vec<(Room, u64)>, Response> {
+async fn public_rooms(app: &AppState) -> Result<Vec<(Room, u64)>, ApiError> {
     let mut rooms: Vec<(Room, u64)> = app
         .engine
         .room_counts()
@@ -164,47 +156,45 @@ async fn public_rooms(app: &AppState) -> Result<Vec<(Room, u64)>, Response> {
 pub async fn active_rooms(
     AxumState(app): AxumState<AppState>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
         None => ACTIVE_ROOMS_DEFAULT,
         Some(Ok(n)) => n.min(ACTIVE_ROOMS_CAP),
         Some(Err(_)) => {
-            return http_error(
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "bad_limit",
                 "limit must be a non-negative integer",
-            )
+            ))
         }
     };
-    let rooms = match public_rooms(&app).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
+    let rooms = public_rooms(&app).await?;
     // No room metadata is stored yet, so path and title repeat the room name (as in seed 0).
     let out: Vec<Value> = rooms
         .into_iter()
         .take(limit)
-        .map(|(room, count)| json!({"room": room.as_str(), "count": count, "path": room.as_str(), "title": room.as_str()}))
+        .map(|(room, count)| {
+            let name = room.as_str();
+            json!({"room": name, "count": count, "path": name, "title": name})
+        })
         .collect();
-    Json(out).into_response()
+    Ok(Json(out).into_response())
 }
 
 /// `GET /v1/activity/rooms`: `{rooms: [...], room_count: {room: n}}`.
-pub async fn rooms(AxumState(app): AxumState<AppState>) -> Response {
-    let rooms = match public_rooms(&app).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
+pub async fn rooms(AxumState(app): AxumState<AppState>) -> Result<Response, ApiError> {
+    let rooms = public_rooms(&app).await?;
     let names: Vec<&str> = rooms.iter().map(|(r, _)| r.as_str()).collect();
     let counts: BTreeMap<&str, u64> = rooms.iter().map(|(r, c)| (r.as_str(), *c)).collect();
-    Json(json!({"rooms": names, "room_count": counts})).into_response()
+    Ok(Json(json!({"rooms": names, "room_count": counts})).into_response())
 }
 
 /// `GET /v1/metrics/online/today`: `{date, max, total, backend}` for the global visitors.
-pub async fn online_today(AxumState(app): AxumState<AppState>) -> Response {
-    let (date, day) = match app.engine.daily_visitors().await {
-        Ok(d) => d,
-        Err(e) => return engine_error(e),
-    };
-    Json(json!({"date": date, "max": day.max, "total": day.total, "backend": app.engine.backend_name()})).into_response()
+pub async fn online_today(AxumState(app): AxumState<AppState>) -> Result<Response, ApiError> {
+    let (date, day) = app.engine.daily_visitors().await.map_err(engine_error)?;
+    let backend = app.engine.backend_name();
+    Ok(
+        Json(json!({"date": date, "max": day.max, "total": day.total, "backend": backend}))
+            .into_response(),
+    )
 }

@@ -48,7 +48,9 @@ pub async fn upgrade(
 }
 
 async fn run(app: AppState, mut socket: WebSocket, room: Room, identity: Identity) {
-    let conn = app.engine.connect(Liveness::Heartbeat);
+    let conn = app.engine.connect(Liveness::Heartbeat {
+        ttl: app.settings.presence_ttl(),
+    });
     let joined = conn
         .join(
             room,
