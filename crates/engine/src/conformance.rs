@@ -9,6 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod metadata;
+pub use metadata::*;
+
 use bytes::Bytes;
 
 use crate::model::{EventKind, Identity, PresenceEvent, Publication, Room, RoomEvent, State};
@@ -438,6 +441,10 @@ macro_rules! conformance_suite {
             rekey_moves_the_identity,
             silent_connection_expires_and_heartbeat_rejoins,
             concurrent_joins_and_leaves_end_exact,
+            metadata_writes_follow_revisions,
+            metadata_concurrent_updates_have_one_winner_per_revision,
+            metadata_lock_guards_writes,
+            locks_are_exclusive_reentrant_and_expire,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

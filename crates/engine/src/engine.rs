@@ -448,7 +448,11 @@ impl Engine {
         now.max(prev + 1)
     }
 
-    async fn timed<T>(
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.shared.backend
+    }
+
+    pub(crate) async fn timed<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {

@@ -6,7 +6,8 @@
 //!
 //! It must not know any wire format (no JSON shapes of a protocol, no WebSocket or HTTP types)
 //! nor any storage detail: protocols plug in a [`Renderer`] that turns events into bytes, and
-//! storage plugs in behind the [`PresenceStore`], [`Broker`] and [`VisitorStats`] traits.
+//! storage plugs in behind the [`PresenceStore`], [`Broker`], [`VisitorStats`], [`MetadataStore`]
+//! and [`LockStore`] traits.
 //!
 //! # Layout
 //! - [`model`]: rooms, identities, connection ids, members and events (plain data).
@@ -15,6 +16,7 @@
 //! - [`engine`]: the [`Engine`] handle and per-connection [`Connection`] handle.
 //! - [`hub`]: local subscribers per room; renders each event once per protocol.
 //! - [`outbox`]: the bounded per-connection send queue and its slow-consumer policy.
+//! - [`metadata`]: channel metadata and named locks (rules of a write, engine operations).
 //! - [`clock`]: wall-clock milliseconds and dates (monotonic time is tokio's `Instant`).
 //! - [`metrics`]: counters the server exports.
 
@@ -23,6 +25,7 @@ pub mod engine;
 pub mod error;
 pub mod hub;
 pub mod memory;
+pub mod metadata;
 pub mod metrics;
 pub mod model;
 pub mod outbox;
@@ -41,4 +44,11 @@ pub use model::{
     RoomNameError, State,
 };
 pub use outbox::{Outbox, Outgoing};
-pub use store::{Backend, Broker, PresenceStore, Transition, VisitorStats};
+pub use metadata::{
+    ChannelKey, ChannelMetadata, MetadataChange, MetadataEntry, MetadataError, MetadataItem,
+    MetadataLimits, MetadataOp, MetadataWrite,
+};
+pub use store::{
+    Backend, Broker, LockAcquire, LockHolder, LockRelease, LockStore, MetadataStore,
+    PresenceStore, Transition, VisitorStats,
+};

@@ -2,10 +2,14 @@
 //! Redis backend's.
 
 mod broker;
+mod locks;
+mod metadata;
 mod presence;
 mod stats;
 
 pub use broker::MemoryBroker;
+pub use locks::MemoryLocks;
+pub use metadata::MemoryMetadata;
 pub use presence::MemoryPresence;
 pub use stats::MemoryVisitorStats;
 
