@@ -39,16 +39,16 @@ mod engine_tests;
 pub use engine::{Connection, Engine, EngineConfig, Liveness};
 pub use error::{EngineError, StoreError};
 pub use hub::Renderer;
+pub use metadata::{
+    ChannelKey, ChannelMetadata, MetadataChange, MetadataEntry, MetadataError, MetadataItem,
+    MetadataLimits, MetadataOp, MetadataWrite,
+};
 pub use model::{
     ConnId, EventKind, Identity, Member, PresenceEvent, Publication, Room, RoomEvent, RoomMessage,
     RoomNameError, State,
 };
 pub use outbox::{Outbox, Outgoing};
-pub use metadata::{
-    ChannelKey, ChannelMetadata, MetadataChange, MetadataEntry, MetadataError, MetadataItem,
-    MetadataLimits, MetadataOp, MetadataWrite,
-};
 pub use store::{
-    Backend, Broker, LockAcquire, LockHolder, LockRelease, LockStore, MetadataStore,
-    PresenceStore, Transition, VisitorStats,
+    Backend, Broker, LockAcquire, LockHolder, LockRelease, LockStore, MetadataStore, PresenceStore,
+    Transition, VisitorStats,
 };

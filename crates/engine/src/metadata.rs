@@ -163,7 +163,11 @@ pub fn validate(write: &MetadataWrite, limits: &MetadataLimits) -> Result<(), Me
                 limits.max_key_bytes
             ));
         }
-        if item.value.as_ref().is_some_and(|v| v.len() > limits.max_value_bytes) {
+        if item
+            .value
+            .as_ref()
+            .is_some_and(|v| v.len() > limits.max_value_bytes)
+        {
             return invalid(format!(
                 "metadata value of \"{}\" is longer than {} bytes (METADATA_MAX_VALUE_BYTES)",
                 item.key, limits.max_value_bytes

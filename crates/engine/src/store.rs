@@ -193,8 +193,12 @@ pub trait LockStore: Send + Sync + 'static {
     /// Takes `name` for `owner` for `ttl_ms` when it is free or expired; when `owner` already
     /// holds it, extends it to `ttl_ms` from now (re-entrant). Atomic across nodes (Redis:
     /// `SET key owner NX PX ttl`, and a Lua compare-then-`PEXPIRE` for the holder's re-entry).
-    async fn acquire(&self, name: &str, owner: &str, ttl_ms: u64)
-        -> Result<LockAcquire, StoreError>;
+    async fn acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl_ms: u64,
+    ) -> Result<LockAcquire, StoreError>;
 
     /// Releases `name` if `owner` holds it, atomically (Redis: Lua compare-and-delete).
     /// Idempotent: releasing a free lock is `NotHeld`.

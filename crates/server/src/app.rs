@@ -32,6 +32,8 @@ pub struct AppInner {
     pub sockets: TaskTracker,
     pub metrics: AppMetrics,
     pub activenow: protocol::activenow::Renderers,
+    /// The Socket.IO renderer, which also holds the Socket.IO server handle.
+    pub socketio: Arc<protocol::socketio::SocketIoRenderer>,
 }
 
 impl std::ops::Deref for AppState {
@@ -61,6 +63,7 @@ impl AppState {
             sockets: TaskTracker::new(),
             metrics: AppMetrics::default(),
             activenow: protocol::activenow::Renderers::default(),
+            socketio: Arc::default(),
         }))
     }
 }
@@ -68,7 +71,9 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(protocol::activenow::routes())
+        .merge(protocol::socketio::routes())
         .merge(crate::observe::routes())
+        .layer(protocol::socketio::layer(&state))
         .layer(DefaultBodyLimit::max(state.settings.max_frame_bytes))
         .layer(crate::observe::cors(&state.origins))
         .with_state(state)
@@ -105,6 +110,14 @@ impl Server {
             .is_err()
         {
             tracing::warn!("sockets still open after the shutdown grace period");
+        }
+        // Socket.IO sockets live in socketioxide's tasks: close them (clients see
+        // "io server disconnect") and run their disconnect handlers.
+        if tokio::time::timeout(grace, self.state.socketio.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("socket.io sockets still open after the shutdown grace period");
         }
         match tokio::time::timeout(grace, self.serve).await {
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server stopped with an error"),

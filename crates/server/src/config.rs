@@ -94,6 +94,27 @@ settings! {
     max_messages_per_second: u32 = 20, "MAX_MESSAGES_PER_SECOND";
     /// Longest session id (identity), bytes [default: 256].
     max_session_id_bytes: usize = 256, "MAX_SESSION_ID_BYTES";
+    /// Bearer key for server-side endpoints (metadata writes, locks); unset = those endpoints
+    /// answer 503 [default: unset].
+    api_key: String = String::new(), "API_KEY", secret;
+    /// Largest Socket.IO presence state (`state`, merged `patchState`) as JSON, bytes
+    /// [default: 4096].
+    presence_max_state_bytes: usize = 4096, "PRESENCE_MAX_STATE_BYTES";
+    /// Items per metadata channel (and per write) [default: 64].
+    metadata_max_items: usize = 64, "METADATA_MAX_ITEMS";
+    /// Longest metadata item key, bytes [default: 128].
+    metadata_max_key_bytes: usize = 128, "METADATA_MAX_KEY_BYTES";
+    /// Longest metadata item value, bytes [default: 4096].
+    metadata_max_value_bytes: usize = 4096, "METADATA_MAX_VALUE_BYTES";
+    /// Longest lock TTL a client may ask for, milliseconds [default: 3600000].
+    lock_max_ttl_ms: u64 = 3_600_000, "LOCK_MAX_TTL_MS";
+    /// Socket.IO packets waiting per socket; when full, further packets to that socket are
+    /// dropped and counted [default: 64].
+    socketio_max_buffer: usize = 64, "SOCKETIO_MAX_BUFFER";
+    /// Milliseconds between Engine.IO pings [default: 25000].
+    socketio_ping_interval_ms: u64 = 25_000, "SOCKETIO_PING_INTERVAL_MS";
+    /// Milliseconds to wait for an Engine.IO pong before closing [default: 20000].
+    socketio_ping_timeout_ms: u64 = 20_000, "SOCKETIO_PING_TIMEOUT_MS";
     /// Seconds to wait for sockets to close on SIGINT/SIGTERM [default: 10].
     shutdown_grace: u64 = 10, "SHUTDOWN_GRACE";
     /// `text` or `json` logs [default: text].
@@ -169,6 +190,21 @@ impl Settings {
         if self.max_session_id_bytes == 0 {
             return invalid("MAX_SESSION_ID_BYTES", "must be positive");
         }
+        if self.metadata_max_items == 0
+            || self.metadata_max_key_bytes == 0
+            || self.metadata_max_value_bytes == 0
+        {
+            return invalid("METADATA_MAX_*", "must be positive");
+        }
+        if self.lock_max_ttl_ms == 0 {
+            return invalid("LOCK_MAX_TTL_MS", "must be positive");
+        }
+        if self.socketio_max_buffer == 0 {
+            return invalid("SOCKETIO_MAX_BUFFER", "must be positive");
+        }
+        if self.socketio_ping_interval_ms == 0 || self.socketio_ping_timeout_ms == 0 {
+            return invalid("SOCKETIO_PING_*", "must be positive");
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return invalid("LOG_FORMAT", "must be text or json");
         }
@@ -210,6 +246,15 @@ impl Settings {
             None
         } else {
             Some(origins)
+        }
+    }
+
+    /// The metadata limits the engine enforces.
+    pub fn metadata_limits(&self) -> activenow_engine::MetadataLimits {
+        activenow_engine::MetadataLimits {
+            max_items: self.metadata_max_items,
+            max_key_bytes: self.metadata_max_key_bytes,
+            max_value_bytes: self.metadata_max_value_bytes,
         }
     }
 

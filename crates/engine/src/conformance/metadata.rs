@@ -54,7 +54,10 @@ pub async fn metadata_writes_follow_revisions(backend: Backend) {
 
     let mut set = write(
         MetadataOp::Set,
-        vec![item("topic", Some("hi"), None), item("mode", Some("a"), None)],
+        vec![
+            item("topic", Some("hi"), None),
+            item("mode", Some("a"), None),
+        ],
         "u1",
     );
     set.add_user_id = true;
@@ -82,10 +85,20 @@ pub async fn metadata_writes_follow_revisions(backend: Backend) {
     assert!(matches!(err, MetadataError::Conflict(_)), "{err:?}");
     let mut major = write(MetadataOp::Set, vec![], "u1");
     major.major_revision = Some(1);
-    let err = engine.write_metadata(&ch, &major, &LIMITS).await.unwrap_err();
+    let err = engine
+        .write_metadata(&ch, &major, &LIMITS)
+        .await
+        .unwrap_err();
     assert!(matches!(err, MetadataError::Conflict(_)), "{err:?}");
-    let missing = write(MetadataOp::Update, vec![item("nope", Some("x"), None)], "u1");
-    let err = engine.write_metadata(&ch, &missing, &LIMITS).await.unwrap_err();
+    let missing = write(
+        MetadataOp::Update,
+        vec![item("nope", Some("x"), None)],
+        "u1",
+    );
+    let err = engine
+        .write_metadata(&ch, &missing, &LIMITS)
+        .await
+        .unwrap_err();
     assert!(matches!(err, MetadataError::Invalid(_)), "{err:?}");
 
     let rm = write(MetadataOp::Remove, vec![item("mode", None, None)], "u1");
@@ -99,7 +112,10 @@ pub async fn metadata_writes_follow_revisions(backend: Backend) {
     let c = engine.write_metadata(&ch, &all, &LIMITS).await.unwrap();
     assert_eq!((c.metadata.major_revision, c.metadata.items.len()), (4, 0));
     let kept = engine.metadata(&ch).await.unwrap();
-    assert_eq!(kept.major_revision, 4, "an emptied channel keeps its major revision");
+    assert_eq!(
+        kept.major_revision, 4,
+        "an emptied channel keeps its major revision"
+    );
     engine.shutdown().await;
 }
 
@@ -123,7 +139,11 @@ pub async fn metadata_concurrent_updates_have_one_winner_per_revision(backend: B
                 let next = entry.value.parse::<u64>().unwrap() + 1;
                 let upd = write(
                     MetadataOp::Update,
-                    vec![item("n", Some(&next.to_string()), Some(entry.revision as i64))],
+                    vec![item(
+                        "n",
+                        Some(&next.to_string()),
+                        Some(entry.revision as i64),
+                    )],
                     &format!("w{w}"),
                 );
                 match engine.write_metadata(&ch, &upd, &LIMITS).await {

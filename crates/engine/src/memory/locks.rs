@@ -54,7 +54,9 @@ impl LockStore for MemoryLocks {
             }
         }
         let until = now + Duration::from_millis(ttl_ms);
-        locks.held.insert(name.to_owned(), (owner.to_owned(), until));
+        locks
+            .held
+            .insert(name.to_owned(), (owner.to_owned(), until));
         if locks.held.len() >= 2 * locks.swept_at.max(64) {
             locks.held.retain(|_, (_, until)| *until > now);
             locks.swept_at = locks.held.len();
@@ -122,7 +124,10 @@ mod tests {
             locks.release("l", "a").await.unwrap(),
             LockRelease::HeldByOther("b".into())
         );
-        assert_eq!(locks.release("l", "b").await.unwrap(), LockRelease::Released);
+        assert_eq!(
+            locks.release("l", "b").await.unwrap(),
+            LockRelease::Released
+        );
         assert_eq!(locks.release("l", "b").await.unwrap(), LockRelease::NotHeld);
     }
 }

@@ -34,7 +34,11 @@ impl MemoryMetadata {
 #[async_trait]
 impl MetadataStore for MemoryMetadata {
     async fn get(&self, channel: &ChannelKey) -> Result<ChannelMetadata, StoreError> {
-        Ok(self.shard(channel).get(channel).cloned().unwrap_or_default())
+        Ok(self
+            .shard(channel)
+            .get(channel)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn compare_and_set(
