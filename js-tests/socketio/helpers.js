@@ -120,7 +120,10 @@ function next(socket, event, match = () => true, ms = WAIT_MS) {
 /** Emits and awaits the ack. */
 function ask(socket, event, payload) {
   const args = payload === undefined ? [] : [payload];
-  return withTimeout(socket.timeout(WAIT_MS).emitWithAck(event, ...args), `ack of ${event}`);
+  return withTimeout(
+    socket.timeout(WAIT_MS + 1000).emitWithAck(event, ...args),
+    `ack of ${event} ${JSON.stringify(payload)} on ${socket.id}`,
+  );
 }
 
 /** Events of `event` not yet taken (for "nothing else arrived" checks after a barrier). */

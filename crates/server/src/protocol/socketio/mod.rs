@@ -65,17 +65,19 @@ pub fn layer(app: &AppState) -> SocketIoLayer {
         .ws_max_message_size(s.max_frame_bytes)
         .ws_max_frame_size(s.max_frame_bytes)
         .build_layer();
-    let checks = app.clone();
     let on_connect = app.clone();
+    // Everything happens in the middleware, which socketioxide runs before it sends the
+    // CONNECT packet: the connect handler runs in a task spawned after that packet, so a
+    // client's first event could otherwise arrive before its handler exists and be lost.
     io.ns(
         "/",
-        (move |s: SocketRef| {
+        (async || {}).with(move |s: SocketRef| {
             let app = on_connect.clone();
-            async move { connect(app, s) }
-        })
-        .with(move |s: SocketRef| {
-            let app = checks.clone();
-            async move { admit(&app, &s) }
+            async move {
+                admit(&app, &s)?;
+                connect(app, s);
+                Ok::<(), &'static str>(())
+            }
         }),
     );
     app.socketio.attach(io);
