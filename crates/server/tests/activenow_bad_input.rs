@@ -18,7 +18,10 @@ async fn malformed_and_unknown_messages_get_error_frames_and_keep_the_socket() {
         ("{\"type\":5}", "bad_json"),
         ("{\"type\":\"dance\"}", "unknown_type"),
         ("{\"no\":\"type\"}", "unknown_type"),
-        ("{\"type\":\"updateSid\",\"session_id\":\"\"}", "bad_message"),
+        (
+            "{\"type\":\"updateSid\",\"session_id\":\"\"}",
+            "bad_message",
+        ),
     ] {
         c.send_text(input).await;
         let err = c.expect_type("error").await;
@@ -26,7 +29,9 @@ async fn malformed_and_unknown_messages_get_error_frames_and_keep_the_socket() {
         assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
     c.stream
-        .send(tokio_tungstenite::tungstenite::Message::binary(vec![1u8, 2, 3]))
+        .send(tokio_tungstenite::tungstenite::Message::binary(vec![
+            1u8, 2, 3,
+        ]))
         .await
         .unwrap();
     assert_eq!(c.expect_type("error").await["code"], "binary_not_supported");
@@ -71,7 +76,9 @@ async fn bad_room_names_and_session_ids_are_refused_before_the_upgrade() {
         assert_eq!(server.try_ws(&path, &[]).await.err(), Some(400), "{path}");
     }
     // URL paths and CJK titles are room names.
-    let mut c = server.ws("/v1/ws?room=%2Fblog%2F2024%2F%E5%91%A8%E6%8A%A5").await;
+    let mut c = server
+        .ws("/v1/ws?room=%2Fblog%2F2024%2F%E5%91%A8%E6%8A%A5")
+        .await;
     c.expect_type("hello").await;
     let (_, rooms) = server.get("/v1/activity/rooms").await;
     assert_eq!(rooms["rooms"], json!(["/blog/2024/周报"]));
@@ -84,16 +91,32 @@ async fn origins_outside_the_allowlist_get_403_on_every_socket() {
     s.allowed_origins = "https://app.example, https://www.app.example".into();
     let server = spawn(s).await;
     for path in ["/v1/ws?room=o", "/v1/ws/web", "/web"] {
-        assert_eq!(server.try_ws(path, &[("origin", "https://evil.example")]).await.err(), Some(403));
-        assert_eq!(server.try_ws(path, &[]).await.err(), Some(403), "a missing Origin too");
-        assert!(server.try_ws(path, &[("origin", "https://app.example")]).await.is_ok());
+        assert_eq!(
+            server
+                .try_ws(path, &[("origin", "https://evil.example")])
+                .await
+                .err(),
+            Some(403)
+        );
+        assert_eq!(
+            server.try_ws(path, &[]).await.err(),
+            Some(403),
+            "a missing Origin too"
+        );
+        assert!(server
+            .try_ws(path, &[("origin", "https://app.example")])
+            .await
+            .is_ok());
     }
     server.stop().await;
 
     let mut s = settings();
     s.allowed_origins = "*".into();
     let server = spawn(s).await;
-    assert!(server.try_ws("/v1/ws?room=o", &[("origin", "https://any.example")]).await.is_ok());
+    assert!(server
+        .try_ws("/v1/ws?room=o", &[("origin", "https://any.example")])
+        .await
+        .is_ok());
     server.stop().await;
 }
 
@@ -114,7 +137,10 @@ async fn a_flood_is_rate_limited_with_one_error_and_the_socket_kept() {
     let (_, rooms) = server.get("/v1/activity/rooms").await;
     assert_eq!(rooms["room_count"]["flood"], 1);
     let (_, metrics) = server.get_text("/metrics").await;
-    assert!(metrics.contains("activenow_rate_limited_total"), "{metrics}");
+    assert!(
+        metrics.contains("activenow_rate_limited_total"),
+        "{metrics}"
+    );
     server.stop().await;
 }
 
@@ -148,10 +174,18 @@ async fn a_slow_consumer_is_closed_with_1008_and_its_queue_freed() {
     let body = json!({"room_name": "slow", "display_name": name}).to_string();
     let mut closed = false;
     for _ in 0..2000 {
-        let (status, _) = server.post("/v1/activity/presence/update", &[("x-socket-session-id", "fast")], &body).await;
+        let (status, _) = server
+            .post(
+                "/v1/activity/presence/update",
+                &[("x-socket-session-id", "fast")],
+                &body,
+            )
+            .await;
         assert_eq!(status, 200);
         let (_, m) = server.get_text("/metrics").await;
-        if m.lines().any(|l| l.starts_with("activenow_slow_consumers_total") && !l.ends_with(" 0")) {
+        if m.lines()
+            .any(|l| l.starts_with("activenow_slow_consumers_total") && !l.ends_with(" 0"))
+        {
             closed = true;
             break;
         }
@@ -159,7 +193,12 @@ async fn a_slow_consumer_is_closed_with_1008_and_its_queue_freed() {
     assert!(closed, "the slow consumer was never dropped");
     assert_eq!(slow.ended().await, Ended::Closed(Some(1008)));
     let (_, list) = server.get("/v1/activity/presence?room_name=slow").await;
-    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["identity"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["identity"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["fast"], "the dropped consumer left the room");
     drop(fast);
     server.stop().await;
