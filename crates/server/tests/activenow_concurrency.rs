@@ -18,7 +18,7 @@ const ROOMS: usize = 10;
 const IDENTITIES: usize = 700;
 
 fn leaves(i: usize) -> bool {
-    i % 3 == 0
+    i.is_multiple_of(3)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
