@@ -382,8 +382,10 @@ mod tests {
 
     #[test]
     fn jwt_secret_is_masked() {
-        let mut s = Settings::default();
-        s.jwt_secret = "hunter2".into();
+        let s = Settings {
+            jwt_secret: "hunter2".into(),
+            ..Settings::default()
+        };
         let described = s.describe();
         let secret = described.iter().find(|(k, _)| *k == "JWT_SECRET").unwrap();
         assert_eq!(secret.1, "********");
@@ -395,8 +397,10 @@ mod tests {
         assert!(s.validate().is_ok());
         s.log_format = "xml".into();
         assert!(s.validate().is_err());
-        let mut s = Settings::default();
-        s.channel_idle_timeout = 30;
+        let mut s = Settings {
+            channel_idle_timeout: 30,
+            ..Settings::default()
+        };
         assert!(
             s.validate().is_err(),
             "idle timeout must outlast the ping interval"

@@ -374,8 +374,10 @@ mod tests {
     const NOW: u64 = 1_800_000_000_000;
 
     fn verifier(secret: &str) -> Verifier {
-        let mut s = Settings::default();
-        s.jwt_secret = secret.into();
+        let s = Settings {
+            jwt_secret: secret.into(),
+            ..Settings::default()
+        };
         Verifier::from_settings(&s).unwrap()
     }
 
@@ -493,9 +495,11 @@ mod tests {
 
     #[test]
     fn require_exp() {
-        let mut s = Settings::default();
-        s.jwt_secret = "k".into();
-        s.jwt_require_exp = true;
+        let s = Settings {
+            jwt_secret: "k".into(),
+            jwt_require_exp: true,
+            ..Settings::default()
+        };
         let v = Verifier::from_settings(&s).unwrap();
         let t = sign(Algorithm::HS256, json!({"sub":"u"}), "k");
         assert_eq!(v.verify(&t, NOW).unwrap_err().code, auth_code::EXPIRED);
