@@ -42,6 +42,9 @@ impl Channels {
             tracing::error!(error = %e, "channels refuse every token");
             Verifier::refusing(settings)
         });
+        if !settings.jwt_secret.is_empty() && settings.jwt_secret.len() < 32 {
+            tracing::warn!("JWT_SECRET is shorter than 32 bytes; HS256 wants at least 256 bits");
+        }
         if !verifier.is_configured() {
             tracing::info!("channels (/ws) disabled: set JWT_SECRET or JWT_PUBLIC_KEY_FILE");
         }
