@@ -51,6 +51,7 @@ async function startServer(env = {}) {
   );
   return {
     addr,
+    pid: child.pid,
     url: (p) => `ws://${addr}${p}`,
     http: (p) => `http://${addr}${p}`,
     async stop() {
