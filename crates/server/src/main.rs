@@ -117,12 +117,12 @@ async fn terminated() {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // A configured key that cannot be used is a startup error, not a silently closed door.
+    channels::Verifier::from_settings(&settings)?;
     let addr = format!("{}:{}", settings.bind, settings.port);
     let listener = TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    // A configured key that cannot be used is a startup error, not a silently closed door.
-    channels::Verifier::from_settings(&settings)?;
     let grace = Duration::from_secs(settings.shutdown_grace);
     let state = AppState::new(settings, Backend::memory());
     let server = Server::start(listener, state)?;

@@ -577,6 +577,25 @@ async fn origins_and_cors_follow_allowed_origins() {
 }
 
 #[tokio::test]
+async fn serve_refuses_to_start_with_an_unusable_key() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_activenow"))
+        .env("JWT_PUBLIC_KEY_FILE", "/nonexistent/key.pem")
+        .env("BIND", "127.0.0.1")
+        .env("PORT", "0")
+        .env_remove("ACTIVENOW_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("activenow kept running with an unreadable key")
+        .unwrap();
+    assert!(!status.success());
+}
+
+#[tokio::test]
 async fn the_token_subcommand_mints_accepted_tokens() {
     let bin = env!("CARGO_BIN_EXE_activenow");
     let out = std::process::Command::new(bin)

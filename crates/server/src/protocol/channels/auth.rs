@@ -494,6 +494,23 @@ mod tests {
     }
 
     #[test]
+    fn unusable_key_files_are_errors() {
+        let with_key = |path: &str| Settings {
+            jwt_public_key_file: path.into(),
+            ..Settings::default()
+        };
+        assert!(matches!(
+            Verifier::from_settings(&with_key("/nonexistent/key.pem")),
+            Err(KeyError::Read { .. })
+        ));
+        let not_a_key = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        assert!(matches!(
+            Verifier::from_settings(&with_key(not_a_key)),
+            Err(KeyError::Format { .. })
+        ));
+    }
+
+    #[test]
     fn require_exp() {
         let s = Settings {
             jwt_secret: "k".into(),
