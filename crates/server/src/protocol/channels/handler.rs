@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::auth::{self, AuthError, Principal};
+use super::auth::{AuthError, Principal};
 use super::codec::{self, Command, Refusal};
+use super::token;
 use crate::app::AppState;
 use crate::close::{auth_code, channel_code, code};
 use crate::protocol::activenow::http_error;
@@ -37,15 +38,15 @@ pub async fn upgrade(
     // Authentication comes before the upgrade check, so that a plain `curl /ws` learns that
     // it needs a token rather than an Upgrade header.
     let verifier = &app.channels.verifier;
-    let presented = auth::presented(query.get("token").map(String::as_str), &headers);
+    let presented = token::presented(query.get("token").map(String::as_str), &headers);
     let verified = match (&presented, verifier.is_configured()) {
-        (_, false) => verifier.verify("", auth::now_ms()),
+        (_, false) => verifier.verify("", token::now_ms()),
         (None, true) => Err(AuthError {
             code: auth_code::MISSING,
             message: "pass a JWT as ?token=, Authorization: Bearer or Sec-WebSocket-Protocol"
                 .into(),
         }),
-        (Some(p), true) => verifier.verify(&p.token, auth::now_ms()),
+        (Some(p), true) => verifier.verify(&p.token, token::now_ms()),
     };
     let principal = match verified {
         Ok(p) => p,
@@ -235,7 +236,7 @@ impl ChannelSocket<'_> {
             event,
             data: Value::Object(data),
             from: Some(self.principal.user.clone()),
-            ts_ms: auth::now_ms(),
+            ts_ms: token::now_ms(),
         };
         let exclude = Some(self.conn.id().clone());
         if let Err(e) = self.app.engine.publish(&room, publication, exclude).await {

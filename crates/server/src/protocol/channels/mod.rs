@@ -7,13 +7,15 @@
 //! publication to that room with the publisher's connection excluded. Everything that crosses
 //! nodes therefore goes through the engine's backend; this module keeps no shared state.
 //!
-//! - [`auth`]: token sources, keys and algorithms, claims; minting for `activenow token`.
+//! - [`auth`]: keys and algorithms, claims: verification.
+//! - [`token`]: where a token comes from; minting for `activenow token`.
 //! - [`codec`]: commands, replies, the `message` renderer, the channel name rule.
 //! - `handler`: the upgrade (401 before it) and one function per command.
 
 pub mod auth;
 pub mod codec;
 mod handler;
+pub mod token;
 
 use std::sync::Arc;
 
@@ -24,8 +26,9 @@ use axum::Router;
 use crate::app::AppState;
 use crate::config::Settings;
 
-pub use auth::{mint, parse_ttl, Verifier};
+pub use auth::Verifier;
 pub use codec::ChannelRenderer;
+pub use token::{mint, parse_ttl};
 
 /// What the channels endpoint shares across its sockets.
 pub struct Channels {
