@@ -62,6 +62,7 @@ async function startServer(env = {}) {
   const base = `http://127.0.0.1:${port}`;
   return {
     port,
+    pid: child.pid,
     base,
     async stop() {
       if (child.exitCode !== null) return;

@@ -34,6 +34,7 @@ pub struct AppInner {
     pub activenow: protocol::activenow::Renderers,
     /// The Socket.IO renderer, which also holds the Socket.IO server handle.
     pub socketio: Arc<protocol::socketio::SocketIoRenderer>,
+    pub channels: protocol::channels::Channels,
 }
 
 impl std::ops::Deref for AppState {
@@ -58,6 +59,7 @@ impl AppState {
         AppState(Arc::new(AppInner {
             engine,
             origins: OriginPolicy::new(settings.origin_allowlist()),
+            channels: protocol::channels::Channels::new(&settings),
             settings,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
@@ -72,6 +74,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(protocol::activenow::routes())
         .merge(protocol::socketio::routes())
+        .merge(protocol::channels::routes())
         .merge(crate::observe::routes())
         .layer(protocol::socketio::layer(&state))
         .layer(DefaultBodyLimit::max(state.settings.max_frame_bytes))

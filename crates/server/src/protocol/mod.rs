@@ -3,4 +3,5 @@
 //! [`activenow_engine::Renderer`]). Nothing here keeps presence state of its own.
 
 pub mod activenow;
+pub mod channels;
 pub mod socketio;
