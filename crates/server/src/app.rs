@@ -77,6 +77,9 @@ pub fn router(state: AppState) -> Router {
         .merge(protocol::channels::routes())
         .merge(crate::observe::routes())
         .layer(protocol::socketio::layer(&state))
+        .layer(axum::middleware::map_request(
+            protocol::socketio::detach_request,
+        ))
         .layer(DefaultBodyLimit::max(state.settings.max_frame_bytes))
         .layer(crate::observe::cors(&state.origins))
         .with_state(state)

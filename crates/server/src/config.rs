@@ -111,6 +111,9 @@ settings! {
     /// Socket.IO packets waiting per socket; when full, further packets to that socket are
     /// dropped and counted [default: 64].
     socketio_max_buffer: usize = 64, "SOCKETIO_MAX_BUFFER";
+    /// WebSocket read buffer per Socket.IO socket, bytes; grows for larger frames
+    /// [default: 1024].
+    socketio_ws_read_buffer_bytes: usize = 1024, "SOCKETIO_WS_READ_BUFFER_BYTES";
     /// Milliseconds between Engine.IO pings [default: 25000].
     socketio_ping_interval_ms: u64 = 25_000, "SOCKETIO_PING_INTERVAL_MS";
     /// Milliseconds to wait for an Engine.IO pong before closing [default: 20000].

@@ -1,11 +1,12 @@
 // Measures the server's resident memory per idle Socket.IO socket.
 //
-//   node tools/idle-rss.js [sockets=3000] [joined=1]
+//   node tools/idle-rss.js [sockets=3000] [joined=1|0|ws]
 //
 // Starts ACTIVENOW_BIN (default: target/release/activenow), opens one socket to warm up and
 // reads VmRSS, then opens N more WebSocket-transport sockets (each joined to one of 100
 // rooms when joined=1), waits for every ack, reads VmRSS again and prints the difference
-// divided by N. Not a test: node --test does not pick up this folder.
+// divided by N. `ws` opens ActiveNow /v1/ws room sockets instead, for comparison.
+// Not a test: node --test does not pick up this folder.
 'use strict';
 
 const fs = require('node:fs');
@@ -16,7 +17,8 @@ process.env.ACTIVENOW_BIN ||= path.resolve(__dirname, '../../../target/release/a
 const { startServer } = require('../helpers');
 
 const N = Number(process.argv[2] || 3000);
-const JOIN = (process.argv[3] || '1') === '1';
+const MODE = process.argv[3] || '1';
+const JOIN = MODE === '1';
 
 function rssKiB(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -24,6 +26,16 @@ function rssKiB(pid) {
 }
 
 async function open(server, i) {
+  if (MODE === 'ws') {
+    const WebSocket = require('ws');
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/v1/ws?room=room-${i % 100}&socket_session_id=u${i}`);
+    await new Promise((resolve, reject) => {
+      ws.once('message', resolve); // hello
+      ws.once('error', reject);
+    });
+    ws.disconnect = () => ws.close();
+    return ws;
+  }
   const s = io(server.base, { transports: ['websocket'], forceNew: true, reconnection: false });
   await new Promise((resolve, reject) => {
     s.once('connect', resolve);
@@ -48,7 +60,7 @@ async function open(server, i) {
   }
   const after = rssKiB(pid);
   const per = ((after - before) * 1024) / N;
-  console.log(JSON.stringify({ sockets: N, joined: JOIN, rss_before_kib: before, rss_after_kib: after, bytes_per_socket: Math.round(per) }));
+  console.log(JSON.stringify({ sockets: N, mode: MODE, rss_before_kib: before, rss_after_kib: after, bytes_per_socket: Math.round(per) }));
   for (const s of sockets) s.disconnect();
   await server.stop();
   process.exit(0);
