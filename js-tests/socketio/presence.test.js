@@ -160,3 +160,27 @@ test('a silent socket is reaped after PRESENCE_TTL_MS and its leave is broadcast
     await short.stop();
   }
 });
+
+test('shutdown disconnects Socket.IO clients and exits', async () => {
+  const node = await startServer();
+  const a = await connect(node);
+  await ask(a, 'presence:join', { roomId: unique('bye'), userId: 'u' });
+  const gone = new Promise((resolve) => a.once('disconnect', resolve));
+  await node.stop();
+  const reason = await gone;
+  assert.ok(['io server disconnect', 'transport close'].includes(reason), reason);
+});
+
+test('a flood gets rate_limited acks, the socket stays', async () => {
+  const node = await startServer({ MAX_MESSAGES_PER_SECOND: '1' });
+  const a = await connect(node);
+  try {
+    const acks = await Promise.all(Array.from({ length: 10 }, () => ask(a, 'presence:heartbeat', {})));
+    const limited = acks.filter((r) => r.ok === false && r.code === 'rate_limited');
+    assert.ok(limited.length >= 1, JSON.stringify(acks));
+    assert.ok(a.connected);
+  } finally {
+    await close(a);
+    await node.stop();
+  }
+});
