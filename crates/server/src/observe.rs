@@ -119,6 +119,14 @@ async fn metrics(State(app): State<AppState>) -> Response {
         e.slow_consumers.get(),
     );
     line(
+        "socketio_dropped_total",
+        "counter",
+        "Socket.IO broadcast packets dropped because a socket's buffer (SOCKETIO_MAX_BUFFER) was full.",
+        app.socketio
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    line(
         "rate_limited_total",
         "counter",
         "Client messages dropped by the rate limit.",
