@@ -20,7 +20,7 @@ use super::locks::{ttl, valid_name};
 use super::metadata::{channel, write_and_publish, write_request};
 use crate::app::AppState;
 use crate::close::code;
-use crate::protocol::activenow::{http_error, ApiError};
+use crate::error::{http_error, ApiError};
 
 /// Checks `Authorization: Bearer API_KEY`; unset `API_KEY` disables server-side writes.
 fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
