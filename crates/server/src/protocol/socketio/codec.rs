@@ -45,12 +45,14 @@ impl SocketIoRenderer {
     }
 
     fn emit<T: Serialize + ?Sized>(&self, room: &Room, event: &'static str, data: &T) {
-        let Some(io) = self.io.get() else {
+        // `of` rather than `to`: once the server closed (shutdown) the namespace is gone and
+        // `io.to` would panic on events still arriving from the backend.
+        let Some(ns) = self.io.get().and_then(|io| io.of("/")) else {
             return;
         };
         // The local adapter's broadcast completes in its first poll (it only pushes into
         // per-socket channels), so it runs here, in order with the room's other events.
-        match io
+        match ns
             .to(room.as_str().to_owned())
             .emit(event, data)
             .now_or_never()
