@@ -53,7 +53,10 @@ impl LockStore for MemoryLocks {
                 }));
             }
         }
-        let until = now + Duration::from_millis(ttl_ms);
+        // A TTL beyond what the clock can represent holds "forever" rather than panicking.
+        let until = now
+            .checked_add(Duration::from_millis(ttl_ms))
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
         locks
             .held
             .insert(name.to_owned(), (owner.to_owned(), until));
