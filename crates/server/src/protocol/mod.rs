@@ -3,3 +3,5 @@
 //! [`activenow_engine::Renderer`]). Nothing here keeps presence state of its own.
 
 pub mod activenow;
+pub mod online;
+pub mod session;

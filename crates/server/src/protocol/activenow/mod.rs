@@ -119,8 +119,8 @@ pub fn random_session_id() -> Identity {
     Identity::new(&id)
 }
 
-/// Checks shared by both sockets before the upgrade: Origin and the connection limit.
-fn refuse_upgrade(app: &AppState, headers: &HeaderMap) -> Option<Response> {
+/// Checks every socket endpoint makes before the upgrade: Origin and the connection limit.
+pub(crate) fn refuse_upgrade(app: &AppState, headers: &HeaderMap) -> Option<Response> {
     if !app.origins.allows(headers) {
         app.metrics.upgrades_refused.inc();
         return Some(http_error(
