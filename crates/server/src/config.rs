@@ -119,7 +119,8 @@ settings! {
     /// Online/offline transitions waiting for their record update and webhook; beyond it they
     /// are dropped with a log and a metric [default: 65536].
     online_event_queue: usize = 65_536, "ONLINE_EVENT_QUEUE";
-    /// Where `user.online` / `user.offline` events are POSTed (http://); unset = no webhooks
+    /// Where `user.online` / `user.offline` events are POSTed (http:// or https://); unset =
+    /// no webhooks
     /// [default: unset].
     webhook_url: String = String::new(), "WEBHOOK_URL";
     /// HMAC-SHA256 key of the `X-ActiveNow-Signature` header [default: unset = unsigned].
@@ -239,11 +240,9 @@ impl Settings {
         if self.webhook_max_attempts == 0 {
             return invalid("WEBHOOK_MAX_ATTEMPTS", "must be at least 1");
         }
-        if !self.webhook_url.is_empty() && !self.webhook_url.starts_with("http://") {
-            return invalid(
-                "WEBHOOK_URL",
-                "must be an http:// URL (this build has no TLS client)",
-            );
+        let url = &self.webhook_url;
+        if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
+            return invalid("WEBHOOK_URL", "must be an http:// or https:// URL");
         }
         if self.session_expiry_check_ms == 0 || self.session_expiry_check_ms > 5000 {
             return invalid("SESSION_EXPIRY_CHECK_MS", "must be 1-5000");

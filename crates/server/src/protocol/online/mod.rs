@@ -182,7 +182,8 @@ impl Online {
     /// the webhooks still queued (within `grace`) and stops the tasks.
     pub async fn drain(&self, grace: Duration) {
         let (done, wait) = oneshot::channel();
-        if self.events.send(Event::Flush(done)).await.is_ok() {
+        let queued = tokio::time::timeout(grace, self.events.send(Event::Flush(done)));
+        if matches!(queued.await, Ok(Ok(()))) {
             let _ = tokio::time::timeout(grace, wait).await;
         }
         if let Some(w) = &self.webhooks {

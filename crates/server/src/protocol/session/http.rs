@@ -3,7 +3,7 @@
 //! Error bodies are `{"error": "..."}` with the reference's messages.
 
 use activenow_engine::sessions::{SessionState, PENDING};
-use activenow_engine::{clock, PushOutcome, SessionState as State_};
+use activenow_engine::{clock, PushOutcome};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -118,7 +118,7 @@ async fn new_session(
     info: Value,
 ) -> Result<SessionState, SessionError> {
     let now = clock::now_ms();
-    let state = State_ {
+    let state = SessionState {
         id: random_session_id().as_str().to_owned(),
         kind,
         status: PENDING.into(),
