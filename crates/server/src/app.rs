@@ -36,6 +36,7 @@ pub struct AppInner {
     pub online: protocol::online::Online,
     /// The session-push adapter.
     pub sessions: protocol::session::Sessions,
+    pub channels: protocol::channels::Channels,
 }
 
 impl std::ops::Deref for AppState {
@@ -64,6 +65,7 @@ impl AppState {
             sessions,
             engine,
             origins: OriginPolicy::new(settings.origin_allowlist()),
+            channels: protocol::channels::Channels::new(&settings),
             settings,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
@@ -78,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .merge(protocol::activenow::routes())
         .merge(protocol::online::routes())
         .merge(protocol::session::routes())
+        .merge(protocol::channels::routes())
         .merge(crate::observe::routes())
         .layer(DefaultBodyLimit::max(state.settings.max_frame_bytes))
         .layer(crate::observe::cors(&state.origins))

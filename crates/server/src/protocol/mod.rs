@@ -3,5 +3,6 @@
 //! [`activenow_engine::Renderer`]). Nothing here keeps presence state of its own.
 
 pub mod activenow;
+pub mod channels;
 pub mod online;
 pub mod session;

@@ -22,7 +22,7 @@ use super::http::{check_player_id, client_ip, PeerIp};
 use super::local::SocketSlot;
 use crate::app::AppState;
 use crate::close::{self, code};
-use crate::protocol::activenow::refuse_upgrade;
+use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws::{self, Inbound, Reply};
 
 pub async fn upgrade(

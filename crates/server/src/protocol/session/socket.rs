@@ -19,7 +19,7 @@ use super::http::{not_found, session_id, unavailable};
 use super::{expired_message, parse_rendered, Waiting};
 use crate::app::AppState;
 use crate::close;
-use crate::protocol::activenow::refuse_upgrade;
+use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws;
 
 pub async fn upgrade(
