@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use activenow::protocol::channels::mint;
-use activenow_engine::memory::{MemoryLocks, MemoryMetadata, MemoryPresence, MemoryVisitorStats};
+use activenow_engine::memory::{MemoryPresence, MemoryVisitorStats};
 use activenow_engine::store::MessageSink;
 use activenow_engine::{Backend, Broker, Room, RoomMessage, StoreError};
 use common::{settings, spawn_with, Client, TestServer};
@@ -47,8 +47,6 @@ async fn two_nodes(limit: Option<u64>) -> (TestServer, TestServer) {
     let presence = Arc::new(MemoryPresence::default());
     let broker = Arc::new(FanoutBroker::default());
     let stats = Arc::new(MemoryVisitorStats::default());
-    let metadata = Arc::new(MemoryMetadata::default());
-    let locks = Arc::new(MemoryLocks::default());
     let node = |id: &str| {
         let mut s = settings();
         s.node_id = id.into();
@@ -61,8 +59,7 @@ async fn two_nodes(limit: Option<u64>) -> (TestServer, TestServer) {
             presence: presence.clone(),
             broker: broker.clone(),
             stats: stats.clone(),
-            metadata: metadata.clone(),
-            locks: locks.clone(),
+            ..Backend::memory()
         };
         spawn_with(s, backend)
     };

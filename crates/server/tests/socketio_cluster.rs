@@ -58,6 +58,7 @@ async fn two_nodes() -> (TestServer, TestServer) {
             stats: stats.clone(),
             metadata: metadata.clone(),
             locks: locks.clone(),
+            ..Backend::memory()
         };
         spawn_with(s, backend)
     };
