@@ -264,3 +264,60 @@ async fn metadata_and_locks_span_nodes() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Metadata changes travel as internal publications: a channels-protocol subscriber of a
+/// channel with the same name never sees them, and no channels client can forge one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_changes_stay_out_of_channels_and_cannot_be_forged() {
+    const SECRET: &str = "socketio-test-secret-0123456789abcdef";
+    let mut s = settings();
+    s.jwt_secret = SECRET.into();
+    let server = common::spawn(s).await;
+    let token = |user: &str| {
+        let now = activenow_engine::clock::now_ms();
+        activenow::protocol::channels::mint(
+            SECRET,
+            user,
+            None,
+            None,
+            std::time::Duration::from_secs(60),
+            now,
+        )
+        .unwrap()
+    };
+    let mut listener = server.ws(&format!("/ws?token={}", token("u1"))).await;
+    let mut publisher = server.ws(&format!("/ws?token={}", token("u2"))).await;
+    for c in [&mut listener, &mut publisher] {
+        c.send_json(json!({"type":"subscribe","channel":"same"}))
+            .await;
+        assert_eq!(c.next_json().await["type"], "subscribed");
+    }
+    let mut sio = Sio::connect(&server).await;
+    sio.ask("presence:join", json!({"roomId":"same","userId":"alice"}))
+        .await;
+    // A channels client publishing an event named like the Socket.IO one is just a message.
+    publisher
+        .send_json(json!({"type":"publish","channel":"same","event":"metadata:event","data":{"forged":true}}))
+        .await;
+    let forged = listener.expect_type("message").await;
+    assert_eq!(forged["event"], "metadata:event");
+    let r = sio
+        .ask(
+            "metadata:setChannel",
+            json!({"channelName":"same","channelType":"room","data":[{"key":"k","value":"v"}]}),
+        )
+        .await;
+    assert_eq!(r["ok"], true);
+    // The Socket.IO member gets the real change (and never the forged one)...
+    let e = sio.event("metadata:event", |_| true).await;
+    assert_eq!(e["operation"], "set");
+    assert!(sio.events.iter().all(|(n, _)| n != "metadata:event"));
+    // ...and the channels listener's next frame is the next channels message, not the change.
+    publisher
+        .send_json(json!({"type":"publish","channel":"same","event":"after","data":{}}))
+        .await;
+    let next = listener.expect_type("message").await;
+    assert_eq!(next["event"], "after");
+    sio.ws.close().await;
+    server.stop().await;
+}

@@ -18,6 +18,11 @@ use socketioxide::SocketIo;
 pub const PRESENCE_EVENT: &str = "presence:event";
 pub const METADATA_EVENT: &str = "metadata:event";
 
+/// The publication event that carries a metadata change through the engine. The leading
+/// control character marks it internal: no client can publish it (the channels protocol
+/// refuses control characters in event names) and other protocols' renderers skip it.
+pub const METADATA_PUBLICATION: &str = "\u{1}metadata:event";
+
 /// The Socket.IO protocol's renderer. One instance, so the engine's hub keeps all of this
 /// node's Socket.IO subscribers of a room in one group and calls [`Renderer::render`] once
 /// per event per room; the renderer then emits once to the Socket.IO room of the same name
@@ -99,7 +104,7 @@ impl Renderer for SocketIoRenderer {
                 };
                 self.emit(room, PRESENCE_EVENT, &payload);
             }
-            RoomEvent::Publication(p) if p.event == METADATA_EVENT => {
+            RoomEvent::Publication(p) if p.event == METADATA_PUBLICATION => {
                 self.emit(room, METADATA_EVENT, &p.data);
             }
             RoomEvent::Publication(_) => {}
@@ -169,7 +174,7 @@ pub fn metadata_event(
         data["authorUid"] = json!(author);
     }
     Publication {
-        event: METADATA_EVENT.into(),
+        event: METADATA_PUBLICATION.into(),
         data,
         from: author.map(activenow_engine::Identity::new),
         ts_ms: change.ts_ms,
