@@ -7,6 +7,7 @@
 //! so a message published after `subscribe` returns reaches this node. The subscriber client
 //! re-subscribes every channel after a reconnection.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use activenow_engine::store::{Broker, MessageSink};
@@ -42,6 +43,37 @@ impl RedisBroker {
             sink: OnceLock::new(),
         }
     }
+}
+
+/// Subscribes again every channel the subscriber tracks (fred's own `resubscribe_all` gives up
+/// when there is no plain channel). Sharded channels go by slot: one `SSUBSCRIBE` may only
+/// name channels of one slot.
+pub(crate) async fn resubscribe(
+    subscriber: &SubscriberClient,
+    sharded: bool,
+) -> Result<(), fred::error::Error> {
+    if !sharded {
+        let channels: Vec<String> = subscriber
+            .tracked_channels()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        if !channels.is_empty() {
+            subscriber.subscribe(channels).await?;
+        }
+        return Ok(());
+    }
+    let mut by_slot: HashMap<u16, Vec<String>> = HashMap::new();
+    for c in subscriber.tracked_shard_channels() {
+        by_slot
+            .entry(fred::util::redis_keyslot(c.as_bytes()))
+            .or_default()
+            .push(c.to_string());
+    }
+    for channels in by_slot.into_values() {
+        subscriber.ssubscribe(channels).await?;
+    }
+    Ok(())
 }
 
 #[async_trait]

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use activenow_engine::Backend;
+use fred::clients::SubscriberClient;
 use fred::interfaces::{ClientLike, EventInterface};
 use fred::types::config::{Config, ReconnectPolicy};
 use fred::types::{Builder, InfoKind};
@@ -101,9 +102,9 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
     let scripts = Arc::new(scripts::Scripts::new());
     scripts.load(&client).await.map_err(connect_error)?;
     let sharded = server_major_version(&client).await.map_err(connect_error)? >= 7;
-    subscriber.manage_subscriptions();
-
     let lost = Arc::new(AtomicBool::new(false));
+    let listening = Arc::new(AtomicBool::new(true));
+    watch_subscriber(&subscriber, sharded, listening.clone(), lost.clone());
     let on_reconnect = lost.clone();
     client.on_reconnect(move |server| {
         tracing::warn!(%server, "reconnected to Redis: re-asserting this node's memberships");
@@ -120,6 +121,7 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
             &options.node_id,
             options.lookback,
             lost,
+            listening,
         )),
         broker: Arc::new(RedisBroker::new(
             client.clone(),
@@ -129,6 +131,43 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
         )),
         stats: Arc::new(RedisVisitorStats::new(client, keys, scripts)),
     })
+}
+
+/// Pub/sub health: a connection error marks the subscriber as not listening (`/readyz` then
+/// answers 503); after it reconnects, every channel is subscribed again (retrying with
+/// back-off until it works), then it listens again and lost state is reported, so the engine
+/// re-asserts this node's memberships *after* it listens, and its sockets learn the counts
+/// they may have missed (see `lua/restore.lua`).
+fn watch_subscriber(
+    subscriber: &SubscriberClient,
+    sharded: bool,
+    listening: Arc<AtomicBool>,
+    lost: Arc<AtomicBool>,
+) {
+    let down = listening.clone();
+    subscriber.on_error(move |(error, _)| {
+        tracing::warn!(%error, "pub/sub connection lost");
+        down.store(false, Ordering::Relaxed);
+        async { Ok(()) }
+    });
+    let resubscriber = subscriber.clone();
+    subscriber.on_reconnect(move |_| {
+        let subscriber = resubscriber.clone();
+        let listening = listening.clone();
+        let lost = lost.clone();
+        async move {
+            let mut delay = Duration::from_millis(100);
+            while let Err(e) = broker::resubscribe(&subscriber, sharded).await {
+                tracing::warn!(error = %e, "re-subscribing after a reconnection failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            tracing::info!("pub/sub reconnected and re-subscribed");
+            listening.store(true, Ordering::Relaxed);
+            lost.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+    });
 }
 
 /// Connects a client, or fails within `timeout`.

@@ -67,6 +67,8 @@ pub struct RedisPresence {
     lookback_ms: u64,
     /// Set by a reconnection or a lapsed registry entry; taken by the engine's reaper.
     lost: Arc<AtomicBool>,
+    /// The pub/sub subscriber is connected and subscribed (see `watch_subscriber`).
+    listening: Arc<AtomicBool>,
     /// The first registry tick has happened (before it, a missing entry is a fresh start).
     ticked: AtomicBool,
     /// This node's memberships, conn -> rooms: which `seen` entries each tick refreshes.
@@ -93,6 +95,7 @@ impl RedisPresence {
         node_id: &str,
         lookback: Duration,
         lost: Arc<AtomicBool>,
+        listening: Arc<AtomicBool>,
     ) -> RedisPresence {
         RedisPresence {
             client,
@@ -102,6 +105,7 @@ impl RedisPresence {
             incarnation: format!("{node_id}/{:08x}", rand::random::<u32>()),
             lookback_ms: lookback.as_millis().max(1) as u64,
             lost,
+            listening,
             ticked: AtomicBool::new(false),
             local: (0..LOCAL_SHARDS)
                 .map(|_| Mutex::new(HashMap::new()))
@@ -469,16 +473,7 @@ impl PresenceStore for RedisPresence {
                 }
             }
         }
-        let mut calls = vec![Call {
-            script: &self.scripts.nodes,
-            keys: vec![self.keys.nodes(), self.keys.node(&self.incarnation)],
-            args: vec![
-                "tick".into(),
-                self.incarnation.clone(),
-                self.node_id.clone(),
-                self.lookback_ms.to_string(),
-            ],
-        }];
+        let mut calls = Vec::new();
         for (room, conns) in &by_room {
             for chunk in conns.chunks(TOUCH_PER_CALL) {
                 calls.push(Call {
@@ -488,11 +483,21 @@ impl PresenceStore for RedisPresence {
                 });
             }
         }
-        let mut results = eval_all(&self.client, &self.scripts, calls)
-            .await
-            .into_iter();
+        // The registry tick last, so a connection's `seen` is never newer than its node's
+        // last tick (on one server; see `reap` for clusters).
+        calls.push(Call {
+            script: &self.scripts.nodes,
+            keys: vec![self.keys.nodes(), self.keys.node(&self.incarnation)],
+            args: vec![
+                "tick".into(),
+                self.incarnation.clone(),
+                self.node_id.clone(),
+                self.lookback_ms.to_string(),
+            ],
+        });
+        let mut results = eval_all(&self.client, &self.scripts, calls).await;
         let tick = results
-            .next()
+            .pop()
             .ok_or_else(|| protocol("tick"))?
             .map_err(store_error)?
             .into_array();
@@ -540,8 +545,12 @@ impl PresenceStore for RedisPresence {
             return Ok(out);
         }
         tracing::info!(nodes = ?dead, "reaping connections of dead nodes");
+        // A dead node's last `seen` refreshes may be a little newer than its last tick (and
+        // on a cluster come from another shard's clock), so one sweep right after it counts
+        // as dead may miss some: sweep on every tick until the node has been dead for twice
+        // the lookback, and forget it only then.
         if self.sweep(stale_ms, ts_ms, &mut out).await {
-            let mut args = vec!["forget".to_owned(), stale_ms.to_string()];
+            let mut args = vec!["forget".to_owned(), stale_ms.saturating_mul(2).to_string()];
             args.extend(dead);
             if let Err(e) = self.nodes(args).await {
                 tracing::warn!(error = %e, "forgetting dead nodes failed");
@@ -550,7 +559,14 @@ impl PresenceStore for RedisPresence {
         Ok(out)
     }
 
+    /// Both halves must work: commands, and pub/sub (a node that does not listen would miss
+    /// the other nodes' events).
     async fn ping(&self) -> Result<(), StoreError> {
+        if !self.listening.load(Ordering::Relaxed) {
+            return Err(StoreError::Unavailable(
+                "Redis pub/sub is reconnecting".into(),
+            ));
+        }
         match tokio::time::timeout(PING_TIMEOUT, self.client.ping::<Value>(None)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(store_error(e)),

@@ -100,6 +100,13 @@ settings! {
     log_format: String = "text".into(), "LOG_FORMAT";
     /// This node's id, the prefix of its connection ids [default: a random id].
     node_id: String = random_node_id(), "NODE_ID";
+    /// Redis URL (`redis://[user:password@]host:port[/db]`, `redis-cluster://host:port`,
+    /// `redis-sentinel://...`); set = the Redis backend, for
+    /// several nodes; unreachable at start-up = exit non-zero [default: unset = memory].
+    redis_url: String = String::new(), "REDIS_URL", secret;
+    /// Longest wait for Redis, in ms: the first connection, and each command while Redis is
+    /// unreachable (then `/readyz` answers 503) [default: 2000].
+    redis_timeout_ms: u64 = 2000, "REDIS_TIMEOUT_MS";
 }
 
 fn random_node_id() -> String {
@@ -172,6 +179,9 @@ impl Settings {
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return invalid("LOG_FORMAT", "must be text or json");
         }
+        if self.redis_timeout_ms == 0 {
+            return invalid("REDIS_TIMEOUT_MS", "must be positive");
+        }
         if self.node_id.is_empty() || self.node_id.chars().any(|c| c.is_control()) {
             return invalid("NODE_ID", "must be non-empty text");
         }
@@ -211,6 +221,10 @@ impl Settings {
         } else {
             Some(origins)
         }
+    }
+
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
     }
 
     pub fn room_limit(&self) -> Option<u64> {

@@ -201,6 +201,29 @@ impl RedisServer {
     }
 }
 
+impl RedisServer {
+    /// Sends one command and returns the raw RESP reply (for assertions on server state).
+    pub fn command(&self, args: &[&str]) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        s.write_all(req.as_bytes()).expect("send");
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The reply ends when the server stops sending (a short read timeout).
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
 /// True when a Redis on `port` answers `PING`.
 pub fn ping(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
