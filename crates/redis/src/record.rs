@@ -116,7 +116,7 @@ mod tests {
     #[test]
     fn records_round_trip_with_exact_numbers_and_empty_arrays() {
         let mut state = State::new();
-        state.insert("position".into(), serde_json::json!(1234567890.123456789));
+        state.insert("position".into(), serde_json::json!(1234567890.1234567));
         state.insert("big".into(), serde_json::json!(9007199254740993u64));
         state.insert("list".into(), serde_json::json!([]));
         let m = Member {
