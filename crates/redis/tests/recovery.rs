@@ -5,7 +5,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use activenow_engine::conformance::{engine_config, next_presence, recorder, room};
-use activenow_engine::store::PresenceStore;
 use activenow_engine::{Backend, Engine, EventKind, Identity, Liveness, Member, State};
 use activenow_redis::{connect, RedisOptions};
 use activenow_testkit::RedisServer;
@@ -22,8 +21,11 @@ async fn backend(redis: &RedisServer) -> Backend {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emptied_store_is_filled_again_by_the_nodes() {
-    let Some(redis) = redis() else { return };
-    let engine = Engine::start(engine_config(), backend(redis).await);
+    // Its own server: FLUSHALL must not disturb the other tests.
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let engine = Engine::start(engine_config(), backend(&redis).await);
     let room = room("flushed");
     let c = engine.connect(Liveness::Socket);
     c.join(
@@ -84,7 +86,10 @@ async fn restore_adds_what_is_missing_and_otherwise_refreshes_the_count() {
     let again = store.restore(&items).await.unwrap();
     assert_eq!(again.len(), 1);
     let (_, t) = &again[0];
-    assert_eq!((t.kind, t.identity_changed, t.count), (EventKind::Update, false, 1));
+    assert_eq!(
+        (t.kind, t.identity_changed, t.count),
+        (EventKind::Update, false, 1)
+    );
     assert!(t.version > added[1].1.version);
     assert_eq!(store.count(&room).await.unwrap(), 1);
     let left = store
