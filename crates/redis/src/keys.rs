@@ -75,6 +75,11 @@ impl Keys {
         format!("{}{{g}}:node:{incarnation}", self.prefix)
     }
 
+    /// Held (`SET NX PX`) by the node sweeping for dead nodes' connections this tick.
+    pub fn sweep(&self) -> String {
+        format!("{}{{g}}:sweep", self.prefix)
+    }
+
     pub fn day_peak(&self, date: &str) -> String {
         format!("{}{{d:{date}}}:max", self.prefix)
     }

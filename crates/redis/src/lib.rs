@@ -40,6 +40,7 @@ use fred::types::{Builder, InfoKind};
 
 pub use broker::RedisBroker;
 pub use error::RedisError;
+use presence::Listening;
 pub use presence::RedisPresence;
 pub use stats::RedisVisitorStats;
 
@@ -53,6 +54,9 @@ pub struct RedisOptions {
     /// How long a silent node's connections may linger before another node reaps them
     /// (`PRESENCE_REAPER_LOOKBACK_MS`).
     pub lookback: Duration,
+    /// The engine's reaper interval: at most one node per interval sweeps the rooms for a
+    /// dead node's connections (`PRESENCE_REAPER_INTERVAL_MS`).
+    pub reaper_interval: Duration,
     /// Longest wait for the first connection.
     pub connect_timeout: Duration,
     /// Longest wait for any command; while Redis is unreachable, calls fail after this.
@@ -67,6 +71,7 @@ impl RedisOptions {
             url: url.to_owned(),
             node_id: node_id.to_owned(),
             lookback,
+            reaper_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(2),
             prefix: "an:".into(),
@@ -120,8 +125,12 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
             scripts.clone(),
             &options.node_id,
             options.lookback,
+            options.reaper_interval,
             lost,
-            listening,
+            Listening {
+                subscriber: subscriber.clone(),
+                resubscribed: listening,
+            },
         )),
         broker: Arc::new(RedisBroker::new(
             client.clone(),
@@ -133,29 +142,24 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
     })
 }
 
-/// Pub/sub health: a connection error marks the subscriber as not listening (`/readyz` then
-/// answers 503); after it reconnects, every channel is subscribed again (retrying with
-/// back-off until it works), then it listens again and lost state is reported, so the engine
-/// re-asserts this node's memberships *after* it listens, and its sockets learn the counts
-/// they may have missed (see `lua/restore.lua`).
+/// Pub/sub health. The subscriber is listening when it is connected and has subscribed
+/// every channel again since it last reconnected: each reconnection clears `listening`,
+/// re-subscribes (retrying with back-off until it works), sets it, and then reports lost
+/// state, so the engine re-asserts this node's memberships *after* it listens again and its
+/// sockets learn the counts they may have missed (see `lua/restore.lua`).
 fn watch_subscriber(
     subscriber: &SubscriberClient,
     sharded: bool,
     listening: Arc<AtomicBool>,
     lost: Arc<AtomicBool>,
 ) {
-    let down = listening.clone();
-    subscriber.on_error(move |(error, _)| {
-        tracing::warn!(%error, "pub/sub connection lost");
-        down.store(false, Ordering::Relaxed);
-        async { Ok(()) }
-    });
     let resubscriber = subscriber.clone();
     subscriber.on_reconnect(move |_| {
         let subscriber = resubscriber.clone();
         let listening = listening.clone();
         let lost = lost.clone();
         async move {
+            listening.store(false, Ordering::Relaxed);
             let mut delay = Duration::from_millis(100);
             while let Err(e) = broker::resubscribe(&subscriber, sharded).await {
                 tracing::warn!(error = %e, "re-subscribing after a reconnection failed; retrying");

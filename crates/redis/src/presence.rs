@@ -30,9 +30,9 @@ use std::time::Duration;
 use activenow_engine::store::{JoinOutcome, PresenceStore, Transition, UpdateTarget};
 use activenow_engine::{ConnId, Member, Room, State, StoreError};
 use async_trait::async_trait;
-use fred::clients::Client;
+use fred::clients::{Client, SubscriberClient};
 use fred::interfaces::{ClientLike, HashesInterface, KeysInterface, SetsInterface};
-use fred::types::Value;
+use fred::types::{Expiration, SetOptions, Value};
 
 use crate::error::{protocol, store_error};
 use crate::keys::Keys;
@@ -56,6 +56,19 @@ const LOCAL_SHARDS: usize = 16;
 
 type Local = HashMap<ConnId, Vec<Room>>;
 
+/// The pub/sub subscriber's health: connected, and re-subscribed since its last
+/// reconnection (see `watch_subscriber` in the crate root).
+pub(crate) struct Listening {
+    pub subscriber: SubscriberClient,
+    pub resubscribed: Arc<AtomicBool>,
+}
+
+impl Listening {
+    fn is_listening(&self) -> bool {
+        self.subscriber.is_connected() && self.resubscribed.load(Ordering::Relaxed)
+    }
+}
+
 pub struct RedisPresence {
     client: Client,
     keys: Keys,
@@ -65,10 +78,11 @@ pub struct RedisPresence {
     /// node restarted under the same id does not keep its dead predecessor alive.
     incarnation: String,
     lookback_ms: u64,
+    sweep_every_ms: u64,
     /// Set by a reconnection or a lapsed registry entry; taken by the engine's reaper.
     lost: Arc<AtomicBool>,
-    /// The pub/sub subscriber is connected and subscribed (see `watch_subscriber`).
-    listening: Arc<AtomicBool>,
+    /// Whether pub/sub works, for `ping`.
+    listening: Listening,
     /// The first registry tick has happened (before it, a missing entry is a fresh start).
     ticked: AtomicBool,
     /// This node's memberships, conn -> rooms: which `seen` entries each tick refreshes.
@@ -94,8 +108,9 @@ impl RedisPresence {
         scripts: Arc<Scripts>,
         node_id: &str,
         lookback: Duration,
+        reaper_interval: Duration,
         lost: Arc<AtomicBool>,
-        listening: Arc<AtomicBool>,
+        listening: Listening,
     ) -> RedisPresence {
         RedisPresence {
             client,
@@ -104,6 +119,7 @@ impl RedisPresence {
             node_id: node_id.to_owned(),
             incarnation: format!("{node_id}/{:08x}", rand::random::<u32>()),
             lookback_ms: lookback.as_millis().max(1) as u64,
+            sweep_every_ms: reaper_interval.as_millis().max(1) as u64,
             lost,
             listening,
             ticked: AtomicBool::new(false),
@@ -544,12 +560,37 @@ impl PresenceStore for RedisPresence {
         if dead.is_empty() {
             return Ok(out);
         }
-        tracing::info!(nodes = ?dead, "reaping connections of dead nodes");
+        // Any node may sweep (each removal is announced once whoever does it), but one per
+        // interval is enough: the others skip this tick.
+        let claimed: Result<Option<String>, _> = self
+            .client
+            .set(
+                self.keys.sweep(),
+                self.incarnation.as_str(),
+                Some(Expiration::PX(self.sweep_every_ms as i64)),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await;
+        match claimed {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(out),
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming the dead-node sweep failed");
+                return Ok(out);
+            }
+        }
+        tracing::debug!(nodes = ?dead, "reaping connections of dead nodes");
         // A dead node's last `seen` refreshes may be a little newer than its last tick (and
         // on a cluster come from another shard's clock), so one sweep right after it counts
         // as dead may miss some: sweep on every tick until the node has been dead for twice
         // the lookback, and forget it only then.
-        if self.sweep(stale_ms, ts_ms, &mut out).await {
+        let before = out.len();
+        let complete = self.sweep(stale_ms, ts_ms, &mut out).await;
+        if out.len() > before {
+            tracing::info!(nodes = ?dead, removed = out.len() - before, "reaped dead nodes' connections");
+        }
+        if complete {
             let mut args = vec!["forget".to_owned(), stale_ms.saturating_mul(2).to_string()];
             args.extend(dead);
             if let Err(e) = self.nodes(args).await {
@@ -562,7 +603,7 @@ impl PresenceStore for RedisPresence {
     /// Both halves must work: commands, and pub/sub (a node that does not listen would miss
     /// the other nodes' events).
     async fn ping(&self) -> Result<(), StoreError> {
-        if !self.listening.load(Ordering::Relaxed) {
+        if !self.listening.is_listening() {
             return Err(StoreError::Unavailable(
                 "Redis pub/sub is reconnecting".into(),
             ));

@@ -126,6 +126,7 @@ async fn backend(settings: &Settings) -> anyhow::Result<Backend> {
         &settings.node_id,
         settings.reaper_lookback(),
     );
+    options.reaper_interval = settings.reaper_interval();
     options.connect_timeout = settings.redis_timeout();
     options.command_timeout = settings.redis_timeout();
     activenow_redis::connect(&options).await.map_err(|e| {
