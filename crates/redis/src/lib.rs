@@ -123,9 +123,7 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
             client.clone(),
             keys.clone(),
             scripts.clone(),
-            &options.node_id,
-            options.lookback,
-            options.reaper_interval,
+            options,
             lost,
             Listening {
                 subscriber: subscriber.clone(),
