@@ -12,6 +12,8 @@
 //! - [`model`]: rooms, identities, connection ids, members and events (plain data).
 //! - [`store`]: the backend contracts, one trait per concern.
 //! - [`memory`]: the in-memory backend (the default, single node).
+//! - [`records`]: the online-status record store contract (HTTP online-status API).
+//! - [`sessions`]: the push-session store contract (a page waiting for one outcome).
 //! - [`engine`]: the [`Engine`] handle and per-connection [`Connection`] handle.
 //! - [`hub`]: local subscribers per room; renders each event once per protocol.
 //! - [`outbox`]: the bounded per-connection send queue and its slow-consumer policy.
@@ -26,6 +28,8 @@ pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod outbox;
+pub mod records;
+pub mod sessions;
 pub mod store;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -33,7 +37,7 @@ pub mod conformance;
 #[cfg(test)]
 mod engine_tests;
 
-pub use engine::{Connection, Engine, EngineConfig, Liveness};
+pub use engine::{Connection, Engine, EngineConfig, Liveness, TransitionObserver};
 pub use error::{EngineError, StoreError};
 pub use hub::Renderer;
 pub use model::{
@@ -41,4 +45,6 @@ pub use model::{
     RoomNameError, State,
 };
 pub use outbox::{Outbox, Outgoing};
+pub use records::{OnlineRecord, OnlineRecords};
+pub use sessions::{PushOutcome, SessionPush, SessionState, SessionStore};
 pub use store::{Backend, Broker, PresenceStore, Transition, VisitorStats};

@@ -1,4 +1,5 @@
-//! Backend contracts, one trait per concern (presence, broker, visitor statistics).
+//! Backend contracts, one trait per concern (presence, broker, visitor statistics; online
+//! records in [`crate::records`], push sessions in [`crate::sessions`]).
 //!
 //! They are shaped for a remote store shared by many nodes: every call is async and may fail
 //! with [`StoreError`]; transitions (first connection of an identity joins, last one leaves)
@@ -11,6 +12,8 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::model::{ConnId, Identity, Member, PresenceEvent, Room, RoomMessage, State};
+use crate::records::OnlineRecords;
+use crate::sessions::SessionStore;
 
 /// A transition computed by the store. `ts_ms` is the caller's.
 pub type Transition = PresenceEvent;
@@ -171,6 +174,10 @@ pub struct Backend {
     pub presence: Arc<dyn PresenceStore>,
     pub broker: Arc<dyn Broker>,
     pub stats: Arc<dyn VisitorStats>,
+    /// Online-status records (HTTP online-status API).
+    pub online: Arc<dyn OnlineRecords>,
+    /// Push sessions (session push API).
+    pub sessions: Arc<dyn SessionStore>,
 }
 
 impl Backend {
@@ -181,6 +188,8 @@ impl Backend {
             presence: Arc::new(crate::memory::MemoryPresence::default()),
             broker: Arc::new(crate::memory::MemoryBroker::default()),
             stats: Arc::new(crate::memory::MemoryVisitorStats::default()),
+            online: Arc::new(crate::memory::MemoryOnlineRecords::default()),
+            sessions: Arc::new(crate::memory::MemorySessions::default()),
         }
     }
 }

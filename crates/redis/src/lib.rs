@@ -137,6 +137,10 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
             sharded,
         )),
         stats: Arc::new(RedisVisitorStats::new(client, keys, scripts)),
+        // Not in Redis yet: online-status records and push sessions stay on the node that
+        // holds them (see the README's "Known limits").
+        online: Arc::new(activenow_engine::memory::MemoryOnlineRecords::default()),
+        sessions: Arc::new(activenow_engine::memory::MemorySessions::default()),
     })
 }
 

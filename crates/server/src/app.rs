@@ -32,6 +32,10 @@ pub struct AppInner {
     pub sockets: TaskTracker,
     pub metrics: AppMetrics,
     pub activenow: protocol::activenow::Renderers,
+    /// The online-status adapter (HTTP heartbeats, ping sockets, webhooks).
+    pub online: protocol::online::Online,
+    /// The session-push adapter.
+    pub sessions: protocol::session::Sessions,
     pub channels: protocol::channels::Channels,
 }
 
@@ -54,7 +58,11 @@ impl AppState {
             },
             backend,
         );
+        let online = protocol::online::Online::start(&engine, &settings);
+        let sessions = protocol::session::Sessions::start(&engine, &settings);
         AppState(Arc::new(AppInner {
+            online,
+            sessions,
             engine,
             origins: OriginPolicy::new(settings.origin_allowlist()),
             channels: protocol::channels::Channels::new(&settings),
@@ -70,6 +78,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(protocol::activenow::routes())
+        .merge(protocol::online::routes())
+        .merge(protocol::session::routes())
         .merge(protocol::channels::routes())
         .merge(crate::observe::routes())
         .layer(DefaultBodyLimit::max(state.settings.max_frame_bytes))
@@ -91,6 +101,8 @@ impl Server {
         let app = router(state.clone());
         let stop = state.shutdown.clone();
         let serve = tokio::spawn(async move {
+            // Connection info gives handlers the peer address (online-status `ip`).
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
                 .await
@@ -115,5 +127,7 @@ impl Server {
             Err(_) => tracing::warn!("HTTP connections still open after the grace period"),
         }
         self.state.engine.shutdown().await;
+        self.state.online.drain(grace).await;
+        self.state.sessions.stop();
     }
 }

@@ -154,6 +154,8 @@ async fn metrics(State(app): State<AppState>) -> Response {
         "Sum of backend call latencies.",
         e.backend_latency_us.get(),
     );
+    crate::protocol::online::write_metrics(&app, &mut out);
+    crate::protocol::session::write_metrics(&app, &mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

@@ -4,3 +4,5 @@
 
 pub mod activenow;
 pub mod channels;
+pub mod online;
+pub mod session;
