@@ -396,6 +396,15 @@ pub async fn concurrent_joins_and_leaves_end_exact(backend: Backend) {
             stay.push(c);
         }
     }
+    for room in &rooms {
+        let barrier = Publication {
+            event: "barrier".into(),
+            data: serde_json::Value::Null,
+            from: None,
+            ts_ms: 0,
+        };
+        engine.publish(room, barrier, None).await.unwrap();
+    }
     for (r, room) in rooms.iter().enumerate() {
         let mut expected = std::collections::HashSet::new();
         for (i, _) in stay.iter().filter(|(i, _)| i % 10 == r) {
@@ -404,17 +413,35 @@ pub async fn concurrent_joins_and_leaves_end_exact(backend: Backend) {
         let n = expected.len() as u64;
         assert_eq!(engine.count(room).await.unwrap(), n, "room {r}");
         for (_, c) in stay.iter().filter(|(i, _)| i % 10 == r) {
+            // A remote broker delivers after `publish` returns; one node's messages of one
+            // room arrive in order, so once the barrier is here every transition is too.
+            let count_of = |out: &Outgoing| match out {
+                Outgoing::Frame(b) => serde_json::from_slice::<serde_json::Value>(b)
+                    .ok()
+                    .and_then(|v| v.get("count").and_then(|c| c.as_u64())),
+                Outgoing::Close(_) => None,
+            };
+            let is_barrier = |out: &Outgoing| match out {
+                Outgoing::Frame(b) => matches!(
+                    serde_json::from_slice::<RoomEvent>(b),
+                    Ok(RoomEvent::Publication(p)) if p.event == "barrier"
+                ),
+                Outgoing::Close(_) => false,
+            };
             let mut last = None;
+            loop {
+                let out = tokio::time::timeout(Duration::from_secs(10), c.outbox().next())
+                    .await
+                    .unwrap_or_else(|_| panic!("room {r}: the barrier did not arrive"));
+                if is_barrier(&out) {
+                    break;
+                }
+                last = count_of(&out).or(last);
+            }
             while let Ok(out) =
                 tokio::time::timeout(Duration::from_millis(0), c.outbox().next()).await
             {
-                if let Outgoing::Frame(b) = out {
-                    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&b) {
-                        if let Some(n) = v.get("count").and_then(|c| c.as_u64()) {
-                            last = Some(n);
-                        }
-                    }
-                }
+                last = count_of(&out).or(last);
             }
             assert_eq!(last, Some(n), "a subscriber's last count in room {r}");
         }

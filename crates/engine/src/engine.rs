@@ -29,6 +29,8 @@ use crate::model::{
 use crate::outbox::Outbox;
 use crate::store::{Backend, DailyVisitors, JoinOutcome, MessageSink, UpdateTarget};
 
+mod reassert;
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Prefix of the connection ids this node mints; unique per node.
@@ -363,6 +365,9 @@ impl Engine {
     /// One reaper pass: expire silent connections, refresh live ones in the store, reap what
     /// dead nodes left behind. The reaper task calls it every `reaper_interval`.
     pub async fn reap(&self) {
+        if self.shared.backend.presence.take_lost_state() {
+            self.reassert().await;
+        }
         let now = self.shared.registry.now_ms();
         let mut live = Vec::new();
         let mut silent = Vec::new();
@@ -678,7 +683,11 @@ impl Connection {
             return Ok(());
         }
         for m in ms.iter_mut().filter(|m| !m.active) {
-            engine.join_locked(&self.conn, m).await?;
+            if let Err(e) = engine.join_locked(&self.conn, m).await {
+                // Stay expired, so the next heartbeat tries again (the store may be back).
+                self.conn.expired.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
             m.active = true;
         }
         Ok(())

@@ -96,6 +96,31 @@ pub trait PresenceStore: Send + Sync + 'static {
 
     /// Round trip to the store, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// True (once) when the store may have lost memberships this node still holds: a shared
+    /// store that reconnected to a restarted server, or whose node looked dead to the others
+    /// long enough to be reaped. The engine then calls [`PresenceStore::restore`] with every
+    /// live membership. The memory store never loses anything.
+    fn take_lost_state(&self) -> bool {
+        false
+    }
+
+    /// Puts back memberships this node holds (after [`PresenceStore::take_lost_state`]).
+    /// Unlike `join`, a membership still present is left as it is and yields no transition;
+    /// limits do not apply (the members were admitted before). Returns the transitions of
+    /// what was re-added. The default joins each one, for stores that never lose state.
+    async fn restore(
+        &self,
+        items: &[(Room, Member)],
+    ) -> Result<Vec<(Room, Transition)>, StoreError> {
+        let mut out = Vec::new();
+        for (room, member) in items {
+            if let JoinOutcome::Joined(t) = self.join(room, member.clone(), None).await? {
+                out.push((room.clone(), t));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Receives every message of the rooms this node subscribed to.

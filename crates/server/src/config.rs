@@ -121,6 +121,13 @@ settings! {
     log_format: String = "text".into(), "LOG_FORMAT";
     /// This node's id, the prefix of its connection ids [default: a random id].
     node_id: String = random_node_id(), "NODE_ID";
+    /// Redis URL (`redis://[user:password@]host:port[/db]`, `redis-cluster://host:port`,
+    /// `redis-sentinel://...`); set = the Redis backend, for
+    /// several nodes; unreachable at start-up = exit non-zero [default: unset = memory].
+    redis_url: String = String::new(), "REDIS_URL", secret;
+    /// Longest wait for Redis, in ms: the first connection, and each command while Redis is
+    /// unreachable (then `/readyz` answers 503) [default: 2000].
+    redis_timeout_ms: u64 = 2000, "REDIS_TIMEOUT_MS";
     /// Bearer key for server-side endpoints (session scan/confirm/reject/notify/delete,
     /// channel metadata writes, locks); unset = those endpoints refuse every call
     /// [default: unset].
@@ -336,6 +343,9 @@ impl Settings {
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return invalid("LOG_FORMAT", "must be text or json");
         }
+        if self.redis_timeout_ms == 0 {
+            return invalid("REDIS_TIMEOUT_MS", "must be positive");
+        }
         if self.online_ttl() < Duration::from_millis(100) {
             return invalid("ONLINE_TTL", "must be at least 100 ms");
         }
@@ -412,6 +422,10 @@ impl Settings {
             max_key_bytes: self.metadata_max_key_bytes,
             max_value_bytes: self.metadata_max_value_bytes,
         }
+    }
+
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
     }
 
     pub fn online_ttl(&self) -> Duration {

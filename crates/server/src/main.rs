@@ -116,6 +116,24 @@ async fn terminated() {
     }
 }
 
+/// Memory, or Redis when `REDIS_URL` is set; an unreachable Redis is a start-up error.
+async fn backend(settings: &Settings) -> anyhow::Result<Backend> {
+    if settings.redis_url.is_empty() {
+        return Ok(Backend::memory());
+    }
+    let mut options = activenow_redis::RedisOptions::new(
+        &settings.redis_url,
+        &settings.node_id,
+        settings.reaper_lookback(),
+    );
+    options.reaper_interval = settings.reaper_interval();
+    options.connect_timeout = settings.redis_timeout();
+    options.command_timeout = settings.redis_timeout();
+    activenow_redis::connect(&options).await.map_err(|e| {
+        anyhow::anyhow!("REDIS_URL is set but Redis is not usable ({e}); not starting")
+    })
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     // A configured key that cannot be used is a startup error, not a silently closed door.
     channels::Verifier::from_settings(&settings)?;
@@ -124,7 +142,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let grace = Duration::from_secs(settings.shutdown_grace);
-    let state = AppState::new(settings, Backend::memory());
+    let backend = backend(&settings).await?;
+    let state = AppState::new(settings, backend);
     let server = Server::start(listener, state)?;
     tracing::info!(addr = %server.addr, backend = server.state.engine.backend_name(), "activenow listening");
     terminated().await;
@@ -135,7 +154,19 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One clear line (the cause chain), not a debug dump.
+            eprintln!("activenow: error: {e:#}");
+            tracing::error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = settings(&cli)?;
     match cli.command.unwrap_or(Command::Serve) {

@@ -1,0 +1,138 @@
+//! [`RedisBroker`]: room messages between nodes over Redis pub/sub.
+//!
+//! One channel per room, carrying the engine's [`RoomMessage`] as JSON. With Redis 7 or later
+//! the channel is *sharded* (`SPUBLISH`/`SSUBSCRIBE`): in a cluster a message only travels to
+//! the shard that owns the room's slot instead of being broadcast to every shard; older
+//! servers get plain `PUBLISH`/`SUBSCRIBE`. Subscribing waits for the server's confirmation,
+//! so a message published after `subscribe` returns reaches this node. The subscriber client
+//! re-subscribes every channel after a reconnection.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use activenow_engine::store::{Broker, MessageSink};
+use activenow_engine::{Room, RoomMessage, StoreError};
+use async_trait::async_trait;
+use fred::clients::{Client, SubscriberClient};
+use fred::interfaces::{EventInterface, PubsubInterface};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::error::store_error;
+use crate::keys::Keys;
+
+pub struct RedisBroker {
+    publisher: Client,
+    subscriber: SubscriberClient,
+    keys: Keys,
+    sharded: bool,
+    sink: OnceLock<Arc<dyn MessageSink>>,
+}
+
+impl RedisBroker {
+    pub(crate) fn new(
+        publisher: Client,
+        subscriber: SubscriberClient,
+        keys: Keys,
+        sharded: bool,
+    ) -> RedisBroker {
+        RedisBroker {
+            publisher,
+            subscriber,
+            keys,
+            sharded,
+            sink: OnceLock::new(),
+        }
+    }
+}
+
+/// Subscribes again every channel the subscriber tracks (fred's own `resubscribe_all` gives up
+/// when there is no plain channel). Sharded channels go by slot: one `SSUBSCRIBE` may only
+/// name channels of one slot.
+pub(crate) async fn resubscribe(
+    subscriber: &SubscriberClient,
+    sharded: bool,
+) -> Result<(), fred::error::Error> {
+    if !sharded {
+        let channels: Vec<String> = subscriber
+            .tracked_channels()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        if !channels.is_empty() {
+            subscriber.subscribe(channels).await?;
+        }
+        return Ok(());
+    }
+    let mut by_slot: HashMap<u16, Vec<String>> = HashMap::new();
+    for c in subscriber.tracked_shard_channels() {
+        by_slot
+            .entry(fred::util::redis_keyslot(c.as_bytes()))
+            .or_default()
+            .push(c.to_string());
+    }
+    for channels in by_slot.into_values() {
+        subscriber.ssubscribe(channels).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Broker for RedisBroker {
+    fn attach(&self, sink: Arc<dyn MessageSink>) {
+        if self.sink.set(sink.clone()).is_err() {
+            return;
+        }
+        let mut rx = self.subscriber.message_rx();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(message) => {
+                        let Some(bytes) = message.value.as_bytes() else {
+                            continue;
+                        };
+                        match serde_json::from_slice::<RoomMessage>(bytes) {
+                            Ok(msg) => sink.deliver(&msg),
+                            Err(e) => tracing::warn!(error = %e, "undecodable room message"),
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(lost = n, "room messages dropped: this node fell behind")
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    async fn subscribe(&self, room: &Room) -> Result<(), StoreError> {
+        let channel = self.keys.channel(room);
+        let result = if self.sharded {
+            self.subscriber.ssubscribe(channel).await
+        } else {
+            self.subscriber.subscribe(channel).await
+        };
+        result.map_err(store_error)
+    }
+
+    async fn unsubscribe(&self, room: &Room) -> Result<(), StoreError> {
+        let channel = self.keys.channel(room);
+        let result = if self.sharded {
+            self.subscriber.sunsubscribe(channel).await
+        } else {
+            self.subscriber.unsubscribe(channel).await
+        };
+        result.map_err(store_error)
+    }
+
+    async fn publish(&self, msg: &RoomMessage) -> Result<(), StoreError> {
+        let channel = self.keys.channel(&msg.room);
+        let payload = serde_json::to_vec(msg)
+            .map_err(|e| StoreError::Protocol(format!("encoding a room message: {e}")))?;
+        let result = if self.sharded {
+            self.publisher.spublish::<i64, _, _>(channel, payload).await
+        } else {
+            self.publisher.publish::<i64, _, _>(channel, payload).await
+        };
+        result.map(|_| ()).map_err(store_error)
+    }
+}

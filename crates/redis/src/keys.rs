@@ -1,0 +1,128 @@
+//! Key and channel names. Every key carries a hash tag (the text between `{` and `}`), so the
+//! keys a script touches together live in one Redis Cluster slot:
+//!
+//! - per room, tag `{r:<room>}`: members, identities, seen, version, and the room's sharded
+//!   pub/sub channel. The `r:` inside the braces keeps the tag non-empty even for a room
+//!   whose name starts with `}` (a `}` inside a name only shortens the tag, the same way for
+//!   every key of that room, so they still share a slot).
+//! - global, tag `{g}`: the room index and the node registry.
+//! - per day, tag `{d:<date>}`: the peak and the distinct-visitors HyperLogLog.
+
+use activenow_engine::Room;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+/// The four keys of one room, in the order the room scripts take them.
+pub(crate) struct RoomKeys {
+    pub members: String,
+    pub identities: String,
+    pub seen: String,
+    pub version: String,
+}
+
+impl RoomKeys {
+    pub fn all(&self) -> Vec<String> {
+        vec![
+            self.members.clone(),
+            self.identities.clone(),
+            self.seen.clone(),
+            self.version.clone(),
+        ]
+    }
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Keys {
+        Keys {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn room_tag(&self, room: &Room) -> String {
+        format!("{}{{r:{}}}", self.prefix, room.as_str())
+    }
+
+    pub fn room(&self, room: &Room) -> RoomKeys {
+        let tag = self.room_tag(room);
+        RoomKeys {
+            members: format!("{tag}:m"),
+            identities: format!("{tag}:i"),
+            seen: format!("{tag}:s"),
+            version: format!("{tag}:v"),
+        }
+    }
+
+    /// The room's sharded pub/sub channel (same slot as its keys).
+    pub fn channel(&self, room: &Room) -> String {
+        format!("{}:ev", self.room_tag(room))
+    }
+
+    /// SET of rooms that may be non-empty (a superset: see `presence.rs`).
+    pub fn rooms(&self) -> String {
+        format!("{}{{g}}:rooms", self.prefix)
+    }
+
+    /// ZSET node incarnation -> its last reaper tick (server clock, ms).
+    pub fn nodes(&self) -> String {
+        format!("{}{{g}}:nodes", self.prefix)
+    }
+
+    /// A node incarnation's liveness key (value: node id; expires after the lookback).
+    pub fn node(&self, incarnation: &str) -> String {
+        format!("{}{{g}}:node:{incarnation}", self.prefix)
+    }
+
+    /// Held (`SET NX PX`) by the node sweeping for dead nodes' connections this tick.
+    pub fn sweep(&self) -> String {
+        format!("{}{{g}}:sweep", self.prefix)
+    }
+
+    pub fn day_peak(&self, date: &str) -> String {
+        format!("{}{{d:{date}}}:max", self.prefix)
+    }
+
+    pub fn day_visitors(&self, date: &str) -> String {
+        format!("{}{{d:{date}}}:hll", self.prefix)
+    }
+}
+
+/// The hash tag Redis Cluster hashes for `key`, per the cluster spec.
+#[cfg(test)]
+fn hash_tag(key: &str) -> &str {
+    if let Some(open) = key.find('{') {
+        if let Some(len) = key[open + 1..].find('}') {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_keys_and_channel_share_one_tag() {
+        let keys = Keys::new("an:");
+        for name in ["demo", "}starts", "a}b{c", "周报 第一章", "{x}"] {
+            let room = Room::parse(name).unwrap();
+            let k = keys.room(&room);
+            let tag = hash_tag(&k.members);
+            assert!(!tag.is_empty());
+            for other in [&k.identities, &k.seen, &k.version, &keys.channel(&room)] {
+                assert_eq!(hash_tag(other), tag, "{name}");
+            }
+        }
+        assert_eq!(hash_tag(&keys.rooms()), hash_tag(&keys.nodes()));
+        assert_eq!(hash_tag(&keys.nodes()), hash_tag(&keys.node("n1/1")));
+        assert_eq!(
+            hash_tag(&keys.day_peak("2026-11-23")),
+            hash_tag(&keys.day_visitors("2026-11-23"))
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! # ActiveNow Redis backend: many nodes, one truth
+//!
+//! Implements the engine's backend traits on Redis, so several `activenow` nodes behind a
+//! load balancer share rooms, counts, members, events and daily figures. It knows nothing
+//! of protocols or HTTP; the engine knows nothing of Redis.
+//!
+//! # Layout
+//! - [`connect`]: builds a [`Backend`] named `redis` from a URL (fails when Redis cannot be
+//!   reached, so the server can refuse to start).
+//! - [`presence`]: membership, identity counts, room versions, liveness and reaping; every
+//!   transition is one Lua script on one room's slot.
+//! - [`broker`]: room messages between nodes over (sharded) pub/sub.
+//! - [`stats`]: the day's peak (atomic max) and distinct visitors (HyperLogLog).
+//! - `keys`: key names and hash tags (Redis Cluster slots); `scripts` and `lua/`: the Lua
+//!   scripts and how they are called; `record`: how members are stored.
+//!
+//! # Client
+//! [fred](https://docs.rs/fred): it reconnects by itself with exponential back-off, re-
+//! subscribes (sharded channels included) after a reconnection, reports reconnections as
+//! events, routes sharded pub/sub and scripts to the right cluster node, and pipelines
+//! concurrent commands on one connection.
+
+mod broker;
+mod error;
+mod keys;
+mod presence;
+mod record;
+mod scripts;
+mod stats;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use activenow_engine::Backend;
+use fred::clients::SubscriberClient;
+use fred::interfaces::{ClientLike, EventInterface};
+use fred::types::config::{Config, ReconnectPolicy};
+use fred::types::{Builder, InfoKind};
+
+pub use broker::RedisBroker;
+pub use error::RedisError;
+use presence::Listening;
+pub use presence::RedisPresence;
+pub use stats::RedisVisitorStats;
+
+/// How to reach Redis and who this node is.
+#[derive(Clone, Debug)]
+pub struct RedisOptions {
+    /// `redis://[user:password@]host:port[/db]` (`rediss://` is not built in).
+    pub url: String,
+    /// This node's id (the engine's `node_id`).
+    pub node_id: String,
+    /// How long a silent node's connections may linger before another node reaps them
+    /// (`PRESENCE_REAPER_LOOKBACK_MS`).
+    pub lookback: Duration,
+    /// The engine's reaper interval: at most one node per interval sweeps the rooms for a
+    /// dead node's connections (`PRESENCE_REAPER_INTERVAL_MS`).
+    pub reaper_interval: Duration,
+    /// Longest wait for the first connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for any command; while Redis is unreachable, calls fail after this.
+    pub command_timeout: Duration,
+    /// Prefix of every key and channel.
+    pub prefix: String,
+}
+
+impl RedisOptions {
+    pub fn new(url: &str, node_id: &str, lookback: Duration) -> RedisOptions {
+        RedisOptions {
+            url: url.to_owned(),
+            node_id: node_id.to_owned(),
+            lookback,
+            reaper_interval: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(5),
+            command_timeout: Duration::from_secs(2),
+            prefix: "an:".into(),
+        }
+    }
+}
+
+/// Pub/sub messages a node may have waiting before it counts as lagging (and loses some).
+const PUBSUB_BUFFER: usize = 65_536;
+
+/// Connects (a command client and a subscriber client) and returns the `redis` backend.
+/// Fails when Redis cannot be reached within `connect_timeout`.
+pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
+    let config = Config::from_url(&options.url).map_err(|e| RedisError::Url(e.to_string()))?;
+    let mut builder = Builder::from_config(config);
+    builder
+        .with_config(|c| c.fail_fast = true)
+        .with_connection_config(|c| {
+            c.connection_timeout = options.connect_timeout;
+            c.internal_command_timeout = options.command_timeout;
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = options.command_timeout;
+            p.broadcast_channel_capacity = PUBSUB_BUFFER;
+        })
+        // Forever, 100 ms doubling up to 2 s (plus fred's jitter).
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
+    let connect_error = |e: fred::error::Error| RedisError::Connect(e.to_string());
+    let client = builder.build().map_err(connect_error)?;
+    let subscriber = builder.build_subscriber_client().map_err(connect_error)?;
+    start(&client, options.connect_timeout).await?;
+    start(&subscriber, options.connect_timeout).await?;
+    let scripts = Arc::new(scripts::Scripts::new());
+    scripts.load(&client).await.map_err(connect_error)?;
+    let sharded = server_major_version(&client).await.map_err(connect_error)? >= 7;
+    let lost = Arc::new(AtomicBool::new(false));
+    let listening = Arc::new(AtomicBool::new(true));
+    watch_subscriber(&subscriber, sharded, listening.clone(), lost.clone());
+    let on_reconnect = lost.clone();
+    client.on_reconnect(move |server| {
+        tracing::warn!(%server, "reconnected to Redis: re-asserting this node's memberships");
+        on_reconnect.store(true, Ordering::Relaxed);
+        async { Ok(()) }
+    });
+    let keys = keys::Keys::new(&options.prefix);
+    Ok(Backend {
+        name: "redis",
+        presence: Arc::new(RedisPresence::new(
+            client.clone(),
+            keys.clone(),
+            scripts.clone(),
+            options,
+            lost,
+            Listening {
+                subscriber: subscriber.clone(),
+                resubscribed: listening,
+            },
+        )),
+        broker: Arc::new(RedisBroker::new(
+            client.clone(),
+            subscriber,
+            keys.clone(),
+            sharded,
+        )),
+        stats: Arc::new(RedisVisitorStats::new(client, keys, scripts)),
+        // Not in Redis yet: channel metadata, locks, online-status records and push sessions
+        // stay on the node that holds them (see the README's "Known limits").
+        metadata: Arc::new(activenow_engine::memory::MemoryMetadata::default()),
+        locks: Arc::new(activenow_engine::memory::MemoryLocks::default()),
+        online: Arc::new(activenow_engine::memory::MemoryOnlineRecords::default()),
+        sessions: Arc::new(activenow_engine::memory::MemorySessions::default()),
+    })
+}
+
+/// Pub/sub health. The subscriber is listening when it is connected and has subscribed
+/// every channel again since it last reconnected: each reconnection clears `listening`,
+/// re-subscribes (retrying with back-off until it works), sets it, and then reports lost
+/// state, so the engine re-asserts this node's memberships *after* it listens again and its
+/// sockets learn the counts they may have missed (see `lua/restore.lua`).
+fn watch_subscriber(
+    subscriber: &SubscriberClient,
+    sharded: bool,
+    listening: Arc<AtomicBool>,
+    lost: Arc<AtomicBool>,
+) {
+    let resubscriber = subscriber.clone();
+    subscriber.on_reconnect(move |_| {
+        let subscriber = resubscriber.clone();
+        let listening = listening.clone();
+        let lost = lost.clone();
+        async move {
+            listening.store(false, Ordering::Relaxed);
+            let mut delay = Duration::from_millis(100);
+            while let Err(e) = broker::resubscribe(&subscriber, sharded).await {
+                tracing::warn!(error = %e, "re-subscribing after a reconnection failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            tracing::info!("pub/sub reconnected and re-subscribed");
+            listening.store(true, Ordering::Relaxed);
+            lost.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+    });
+}
+
+/// Connects a client, or fails within `timeout`.
+async fn start(client: &impl ClientLike, timeout: Duration) -> Result<(), RedisError> {
+    match tokio::time::timeout(timeout, client.init()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(RedisError::Connect(e.to_string())),
+        Err(_) => Err(RedisError::Connect(format!(
+            "no connection within {timeout:?}"
+        ))),
+    }
+}
+
+async fn server_major_version(client: &fred::clients::Client) -> Result<u32, fred::error::Error> {
+    let info: String = client.info(Some(InfoKind::Server)).await?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .and_then(|v| v.split('.').next())
+        .and_then(|major| major.trim().parse().ok())
+        .unwrap_or(0))
+}

@@ -1,0 +1,114 @@
+//! Redis-specific behaviour beyond the shared conformance suite: re-asserting memberships
+//! after the store lost them, and what `restore` reports.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use activenow_engine::conformance::{engine_config, next_presence, recorder, room};
+use activenow_engine::{Backend, Engine, EventKind, Identity, Liveness, Member, State};
+use activenow_redis::{connect, RedisOptions};
+use activenow_testkit::RedisServer;
+
+fn redis() -> Option<&'static RedisServer> {
+    static REDIS: OnceLock<Option<RedisServer>> = OnceLock::new();
+    REDIS.get_or_init(RedisServer::start).as_ref()
+}
+
+async fn backend(redis: &RedisServer) -> Backend {
+    let options = RedisOptions::new(&redis.url(), "recovery", Duration::from_secs(60));
+    connect(&options).await.expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emptied_store_is_filled_again_by_the_nodes() {
+    // Its own server: FLUSHALL must not disturb the other tests.
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let engine = Engine::start(engine_config(), backend(&redis).await);
+    let room = room("flushed");
+    let c = engine.connect(Liveness::Socket);
+    c.join(
+        room.clone(),
+        Identity::new("kept"),
+        State::new(),
+        recorder(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(next_presence(&c).await.kind, EventKind::Join);
+
+    // What a Redis restart leaves: nothing. The next reaper tick finds this node's registry
+    // entry gone, and the engine puts its memberships back, announcing them.
+    assert!(redis.command(&["FLUSHALL"]).contains("OK"));
+    let again = next_presence(&c).await;
+    assert_eq!(
+        (again.kind, again.identity_changed, again.count),
+        (EventKind::Join, true, 1)
+    );
+    assert_eq!(engine.count(&room).await.unwrap(), 1);
+    assert_eq!(engine.members(&room).await.unwrap().len(), 1);
+    c.disconnect().await;
+    assert_eq!(engine.count(&room).await.unwrap(), 0);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_adds_what_is_missing_and_otherwise_refreshes_the_count() {
+    let Some(redis) = redis() else { return };
+    let backend = backend(redis).await;
+    let store = backend.presence.clone();
+    let room = room("restore");
+    let member = |conn: &str, who: &str| Member {
+        conn: activenow_engine::ConnId::new(conn),
+        identity: Identity::new(who),
+        state: State::new(),
+        joined_at_ms: 1,
+        updated_at_ms: 1,
+        epoch: 1,
+    };
+    let items = vec![
+        (room.clone(), member("r.1", "ann")),
+        (room.clone(), member("r.2", "ann")),
+    ];
+    let added = store.restore(&items).await.unwrap();
+    let kinds: Vec<_> = added
+        .iter()
+        .map(|(_, t)| (t.kind, t.identity_changed))
+        .collect();
+    assert_eq!(
+        kinds,
+        [(EventKind::Join, true), (EventKind::Join, false)],
+        "the second tab of ann is not a new identity"
+    );
+    // All present: no join, one no-op update carrying the count under a newer version.
+    let again = store.restore(&items).await.unwrap();
+    assert_eq!(again.len(), 1);
+    let (_, t) = &again[0];
+    assert_eq!(
+        (t.kind, t.identity_changed, t.count),
+        (EventKind::Update, false, 1)
+    );
+    assert!(t.version > added[1].1.version);
+    assert_eq!(store.count(&room).await.unwrap(), 1);
+    let left = store
+        .leave(
+            &[
+                (room.clone(), activenow_engine::ConnId::new("r.1")),
+                (room.clone(), activenow_engine::ConnId::new("r.2")),
+                (room.clone(), activenow_engine::ConnId::new("r.2")),
+            ],
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 2, "leaving twice yields one transition");
+    assert!(left[1].1.identity_changed);
+    assert!(!store
+        .room_counts()
+        .await
+        .unwrap()
+        .iter()
+        .any(|(r, _)| r == &room));
+}
