@@ -19,11 +19,12 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const WAIT: Duration = Duration::from_secs(10);
 
 pub fn settings() -> Settings {
-    let mut s = Settings::default();
-    s.bind = "127.0.0.1".into();
-    s.port = 0;
-    s.node_id = "test".into();
-    s
+    Settings {
+        bind: "127.0.0.1".into(),
+        port: 0,
+        node_id: "test".into(),
+        ..Default::default()
+    }
 }
 
 pub struct TestServer {
