@@ -76,6 +76,14 @@ impl Hub {
         let mut shard = self.shard(room);
         let first = !shard.contains_key(room);
         let local = shard.entry(room.clone()).or_default();
+        // A connection listens through one protocol per room: a rejoin with another
+        // renderer moves it.
+        for group in &mut local.groups {
+            if !same_renderer(&group.renderer, renderer) {
+                group.subscribers.remove(conn);
+            }
+        }
+        local.groups.retain(|g| !g.subscribers.is_empty());
         let group = match local
             .groups
             .iter_mut()

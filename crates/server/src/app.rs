@@ -32,6 +32,7 @@ pub struct AppInner {
     pub sockets: TaskTracker,
     pub metrics: AppMetrics,
     pub activenow: protocol::activenow::Renderers,
+    pub channels: protocol::channels::Channels,
 }
 
 impl std::ops::Deref for AppState {
@@ -56,6 +57,7 @@ impl AppState {
         AppState(Arc::new(AppInner {
             engine,
             origins: OriginPolicy::new(settings.origin_allowlist()),
+            channels: protocol::channels::Channels::new(&settings),
             settings,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
@@ -68,6 +70,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(protocol::activenow::routes())
+        .merge(protocol::channels::routes())
         .merge(crate::observe::routes())
         .layer(DefaultBodyLimit::max(state.settings.max_frame_bytes))
         .layer(crate::observe::cors(&state.origins))

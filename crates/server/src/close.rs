@@ -2,6 +2,8 @@
 
 /// Normal closure: the server finished with this socket (session confirmed, ...).
 pub const NORMAL: u16 = 1000;
+/// Going away: the client was silent (no message, no pong) for its idle timeout.
+pub const IDLE: u16 = 1001;
 /// Policy violation: slow consumer, message flood, room full.
 pub const POLICY: u16 = 1008;
 /// A message larger than `MAX_FRAME_BYTES`.
@@ -27,4 +29,42 @@ pub mod code {
     pub const ROOM_FULL: &str = "room_full";
     /// The backend failed; try again.
     pub const INTERNAL: &str = "internal";
+}
+
+/// Error codes of the channels protocol (`/ws`), as seed 2's clients know them:
+/// `{"type":"error","error":{"code":...,"message":...}}`. Upper case, unlike the codes above.
+pub mod channel_code {
+    /// The channel holds its limit of subscribers (CHANNEL_MAX_USERS / MAX_ROOM_USERS).
+    pub const ROOM_FULL: &str = "ROOM_FULL";
+    /// The channel name breaks the naming rule (2-12 of CJK, letters, digits, space, `_-`).
+    pub const INVALID_CHANNEL: &str = "INVALID_CHANNEL";
+    /// Publish or unsubscribe on a channel this socket has not subscribed to.
+    pub const NOT_SUBSCRIBED: &str = "NOT_SUBSCRIBED";
+    /// Not JSON, an unknown `type`, missing or mistyped fields, binary frames.
+    pub const BAD_MESSAGE: &str = "BAD_MESSAGE";
+    /// More publishes than CHANNEL_PUBLISH_RATE (or messages than MAX_MESSAGES_PER_SECOND);
+    /// the message was dropped.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// A publish whose `data` exceeds CHANNEL_MAX_PAYLOAD_BYTES; it was dropped.
+    pub const TOO_LARGE: &str = "TOO_LARGE";
+    /// More subscriptions on one socket than CHANNEL_MAX_SUBSCRIPTIONS.
+    pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
+    /// The backend failed; try again.
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+/// Reasons of the channels endpoint's `401` before the upgrade: `{"error":...,"message":...}`.
+pub mod auth_code {
+    /// Neither JWT_SECRET nor JWT_PUBLIC_KEY_FILE is configured: nobody can be verified.
+    pub const NOT_CONFIGURED: &str = "auth_not_configured";
+    /// No token in `?token=`, `Authorization: Bearer` or `Sec-WebSocket-Protocol`.
+    pub const MISSING: &str = "token_missing";
+    /// Not a JWT, or its signature does not verify.
+    pub const INVALID: &str = "token_invalid";
+    /// `exp` is past (beyond JWT_LEEWAY), or `nbf` is still ahead.
+    pub const EXPIRED: &str = "token_expired";
+    /// Signed with an algorithm this server does not accept for its keys (`none`, HS512, ...).
+    pub const ALGORITHM: &str = "token_algorithm";
+    /// Neither `sub` nor `user_id` holds a usable user id.
+    pub const NO_SUBJECT: &str = "token_missing_subject";
 }

@@ -100,6 +100,69 @@ settings! {
     log_format: String = "text".into(), "LOG_FORMAT";
     /// This node's id, the prefix of its connection ids [default: a random id].
     node_id: String = random_node_id(), "NODE_ID";
+    /// Channels (`/ws`): HS256 secret that signs client tokens; with neither it nor
+    /// JWT_PUBLIC_KEY_FILE set, `/ws` refuses every client [default: unset].
+    jwt_secret: String = String::new(), "JWT_SECRET", secret;
+    /// Channels: a PEM public key (RSA for RS256, EC P-256 for ES256) that verifies client
+    /// tokens, besides or instead of JWT_SECRET [default: unset].
+    jwt_public_key_file: String = String::new(), "JWT_PUBLIC_KEY_FILE";
+    /// Channels: seconds of clock skew tolerated on a token's `exp` and `nbf` [default: 5].
+    jwt_leeway: u64 = 5, "JWT_LEEWAY";
+    /// Channels: refuse tokens without an `exp` claim [default: false].
+    jwt_require_exp: bool = false, "JWT_REQUIRE_EXP";
+    /// Channels: subscribers (distinct token subjects) per channel; 0 = no limit. Unset:
+    /// MAX_ROOM_USERS when that is non-zero, else 50 [default: unset].
+    channel_max_users: OptionalLimit = OptionalLimit::default(), "CHANNEL_MAX_USERS";
+    /// Channels: channels one socket may subscribe to; more get TOO_MANY_SUBSCRIPTIONS
+    /// [default: 16].
+    channel_max_subscriptions: usize = 16, "CHANNEL_MAX_SUBSCRIPTIONS";
+    /// Channels: largest `data` of a publish, bytes of JSON; larger ones get TOO_LARGE
+    /// [default: 32768].
+    channel_max_payload_bytes: usize = 32_768, "CHANNEL_MAX_PAYLOAD_BYTES";
+    /// Channels: publishes per second one socket may make (bursts of twice as many); excess
+    /// publishes are dropped with RATE_LIMITED [default: 10].
+    channel_publish_rate: u32 = 10, "CHANNEL_PUBLISH_RATE";
+    /// Channels: seconds between server pings; 0 = off [default: 30].
+    channel_ping_interval: u64 = 30, "CHANNEL_PING_INTERVAL";
+    /// Channels: seconds a socket may stay silent (no message, no pong) before it is closed
+    /// with 1001; 0 = never [default: 60].
+    channel_idle_timeout: u64 = 60, "CHANNEL_IDLE_TIMEOUT";
+}
+
+/// Subscribers per channel when neither CHANNEL_MAX_USERS nor MAX_ROOM_USERS says otherwise
+/// (seed 2's `max_room_users: 50`).
+pub const DEFAULT_CHANNEL_MAX_USERS: u64 = 50;
+
+/// A limit that can be left unset (so that another setting or a default decides); `0` means
+/// no limit. Prints as an empty string when unset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(from = "u64")]
+pub struct OptionalLimit(pub Option<u64>);
+
+impl From<u64> for OptionalLimit {
+    fn from(n: u64) -> Self {
+        OptionalLimit(Some(n))
+    }
+}
+
+impl std::str::FromStr for OptionalLimit {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(OptionalLimit(None));
+        }
+        s.parse().map(|n| OptionalLimit(Some(n)))
+    }
+}
+
+impl std::fmt::Display for OptionalLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => Ok(()),
+        }
+    }
 }
 
 fn random_node_id() -> String {
@@ -169,6 +232,21 @@ impl Settings {
         if self.max_session_id_bytes == 0 {
             return invalid("MAX_SESSION_ID_BYTES", "must be positive");
         }
+        if self.channel_publish_rate == 0 {
+            return invalid("CHANNEL_PUBLISH_RATE", "must be positive");
+        }
+        if self.channel_max_subscriptions == 0 {
+            return invalid("CHANNEL_MAX_SUBSCRIPTIONS", "must be positive");
+        }
+        if self.channel_ping_interval > 0
+            && self.channel_idle_timeout > 0
+            && self.channel_idle_timeout <= self.channel_ping_interval
+        {
+            return invalid(
+                "CHANNEL_IDLE_TIMEOUT",
+                "must be longer than CHANNEL_PING_INTERVAL (a healthy client only answers pings)",
+            );
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return invalid("LOG_FORMAT", "must be text or json");
         }
@@ -215,6 +293,27 @@ impl Settings {
 
     pub fn room_limit(&self) -> Option<u64> {
         (self.max_room_users > 0).then_some(self.max_room_users)
+    }
+
+    /// Subscribers per channel: CHANNEL_MAX_USERS when set (0 = no limit), else
+    /// MAX_ROOM_USERS when non-zero, else 50. So rooms default to no limit and channels to
+    /// 50, and seed 2's users who set MAX_ROOM_USERS get that limit on channels too.
+    pub fn channel_limit(&self) -> Option<u64> {
+        match self.channel_max_users.0 {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => Some(self.room_limit().unwrap_or(DEFAULT_CHANNEL_MAX_USERS)),
+        }
+    }
+
+    /// Server ping period of channel sockets; `None` = no pings.
+    pub fn channel_ping_interval(&self) -> Option<Duration> {
+        (self.channel_ping_interval > 0).then(|| Duration::from_secs(self.channel_ping_interval))
+    }
+
+    /// How long a channel socket may stay silent; `None` = forever.
+    pub fn channel_idle_timeout(&self) -> Option<Duration> {
+        (self.channel_idle_timeout > 0).then(|| Duration::from_secs(self.channel_idle_timeout))
     }
 }
 
@@ -264,10 +363,49 @@ mod tests {
     }
 
     #[test]
+    fn channel_limit_defaults_to_50_and_follows_max_room_users() {
+        let mut s = Settings::default();
+        assert_eq!(s.room_limit(), None);
+        assert_eq!(s.channel_limit(), Some(50));
+        s.max_room_users = 20;
+        assert_eq!(s.room_limit(), Some(20));
+        assert_eq!(s.channel_limit(), Some(20));
+        s.channel_max_users = OptionalLimit(Some(0));
+        assert_eq!(s.channel_limit(), None);
+        s.channel_max_users = "7".parse().unwrap();
+        assert_eq!(s.channel_limit(), Some(7));
+        assert_eq!("".parse::<OptionalLimit>().unwrap(), OptionalLimit(None));
+        let file: SettingsLayer = toml::from_str("channel_max_users = 3").unwrap();
+        assert_eq!(file.resolve().channel_limit(), Some(3));
+        assert_eq!(Settings::default().channel_max_users.to_string(), "");
+    }
+
+    #[test]
+    fn jwt_secret_is_masked() {
+        let s = Settings {
+            jwt_secret: "hunter2".into(),
+            ..Settings::default()
+        };
+        let described = s.describe();
+        let secret = described.iter().find(|(k, _)| *k == "JWT_SECRET").unwrap();
+        assert_eq!(secret.1, "********");
+    }
+
+    #[test]
     fn validation() {
         let mut s = Settings::default();
         assert!(s.validate().is_ok());
         s.log_format = "xml".into();
         assert!(s.validate().is_err());
+        let mut s = Settings {
+            channel_idle_timeout: 30,
+            ..Settings::default()
+        };
+        assert!(
+            s.validate().is_err(),
+            "idle timeout must outlast the ping interval"
+        );
+        s.channel_ping_interval = 0;
+        assert!(s.validate().is_ok());
     }
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use activenow::protocol::channels;
 use activenow::{AppState, Server, Settings, SettingsLayer};
 use activenow_engine::Backend;
 use anyhow::Context;
@@ -29,6 +30,46 @@ enum Command {
     Serve,
     /// Print the effective configuration (secrets masked) and exit.
     Config,
+    /// Print a channels (`/ws`) token signed with JWT_SECRET (HS256), for tests and local use.
+    Token {
+        /// The user id: the token's `sub` and `user_id`.
+        #[arg(long)]
+        user: String,
+        /// The `user_type` claim (seed 2: desktop, mobile, ...).
+        #[arg(long = "type")]
+        user_type: Option<String>,
+        /// The `room_id` claim.
+        #[arg(long)]
+        room: Option<String>,
+        /// Lifetime: 720h, 30m, 90s, 7d or seconds.
+        #[arg(long, default_value = "720h")]
+        ttl: String,
+    },
+}
+
+fn token(
+    settings: &Settings,
+    user: &str,
+    user_type: Option<&str>,
+    room: Option<&str>,
+    ttl: &str,
+) -> anyhow::Result<String> {
+    if settings.jwt_secret.is_empty() {
+        anyhow::bail!("JWT_SECRET is not set: `activenow token` signs with it (set JWT_SECRET or --jwt-secret)");
+    }
+    if user.is_empty() {
+        anyhow::bail!("--user must not be empty");
+    }
+    let ttl = channels::parse_ttl(ttl).map_err(anyhow::Error::msg)?;
+    let now = activenow_engine::clock::now_ms();
+    Ok(channels::mint(
+        &settings.jwt_secret,
+        user,
+        user_type,
+        room,
+        ttl,
+        now,
+    )?)
 }
 
 fn settings(cli: &Cli) -> anyhow::Result<Settings> {
@@ -85,6 +126,8 @@ fn raise_fd_limit() -> std::io::Result<(u64, u64)> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // A configured key that cannot be used is a startup error, not a silently closed door.
+    channels::Verifier::from_settings(&settings)?;
     match raise_fd_limit() {
         Ok((soft, hard)) => {
             tracing::info!(limit = soft, hard, "open file limit (each socket uses one)");
@@ -122,6 +165,22 @@ async fn main() -> anyhow::Result<()> {
             for (name, value) in settings.describe() {
                 println!("{name}={value}");
             }
+            Ok(())
+        }
+        Command::Token {
+            user,
+            user_type,
+            room,
+            ttl,
+        } => {
+            let t = token(
+                &settings,
+                &user,
+                user_type.as_deref(),
+                room.as_deref(),
+                &ttl,
+            )?;
+            println!("{t}");
             Ok(())
         }
         Command::Serve => {

@@ -3,3 +3,4 @@
 //! [`activenow_engine::Renderer`]). Nothing here keeps presence state of its own.
 
 pub mod activenow;
+pub mod channels;

@@ -3,7 +3,8 @@
 //! One task per socket both reads and writes, so a connection costs one task, its outbox
 //! and the WebSocket buffers (sized by `WS_READ_BUFFER_BYTES` / `WS_WRITE_BUFFER_BYTES`
 //! instead of the library's 128 KiB defaults). The loop ends on the client's close, a read
-//! error, a close the engine asks for (slow consumer, finished) or server shutdown (1012).
+//! error, a close the engine asks for (slow consumer, finished), server shutdown (1012) or,
+//! where the protocol asks for it, the client's silence (1001).
 
 use std::future::Future;
 use std::time::Duration;
@@ -100,18 +101,48 @@ async fn write_queued(
     Ok(close)
 }
 
-/// Runs the socket until it ends; the caller then disconnects the engine connection.
+/// Keep-alive of one socket.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeepAlive {
+    /// Server pings this often; `None` = never.
+    pub ping_every: Option<Duration>,
+    /// The socket is closed with 1001 after this long without any frame from the client
+    /// (pongs count); `None` = never.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// Runs the socket until it ends; the caller then disconnects the engine connection. Pings
+/// every `PING_INTERVAL`; no idle timeout.
 pub async fn drive(
     socket: &mut WebSocket,
     outbox: &Outbox,
     app: &AppState,
     inbound: &mut impl Inbound,
 ) {
+    let keep_alive = KeepAlive {
+        ping_every: (app.settings.ping_interval > 0)
+            .then(|| Duration::from_secs(app.settings.ping_interval)),
+        idle_timeout: None,
+    };
+    drive_with(socket, outbox, app, inbound, keep_alive).await
+}
+
+/// [`drive`] with a protocol's own keep-alive.
+pub async fn drive_with(
+    socket: &mut WebSocket,
+    outbox: &Outbox,
+    app: &AppState,
+    inbound: &mut impl Inbound,
+    keep_alive: KeepAlive,
+) {
     let mut rate = RateLimit::new(app.settings.max_messages_per_second);
-    let mut ping = (app.settings.ping_interval > 0).then(|| {
-        let every = Duration::from_secs(app.settings.ping_interval);
-        tokio::time::interval_at(tokio::time::Instant::now() + every, every)
-    });
+    let mut ping = keep_alive
+        .ping_every
+        .map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
+    let idle = keep_alive.idle_timeout;
+    let far = Duration::from_secs(86_400 * 365);
+    let silence = tokio::time::sleep(idle.unwrap_or(far));
+    tokio::pin!(silence);
     // Created once: registering with the shared token on every turn of the loop would take
     // its lock once per message on every socket.
     let shutdown = app.shutdown.cancelled();
@@ -136,6 +167,9 @@ pub async fn drive(
                 Err(_) => return,
             },
             msg = socket.recv() => {
+                if let Some(idle) = idle {
+                    silence.as_mut().reset(tokio::time::Instant::now() + idle);
+                }
                 let reply = match msg {
                     None => return,
                     Some(Err(e)) => {
@@ -188,6 +222,10 @@ pub async fn drive(
                 if socket.send(Message::Ping(Bytes::new())).await.is_err() {
                     return;
                 }
+            }
+            _ = &mut silence, if idle.is_some() => {
+                send_close(socket, close::IDLE, "idle timeout").await;
+                return;
             }
         }
     }

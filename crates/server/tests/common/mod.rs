@@ -23,7 +23,7 @@ pub fn settings() -> Settings {
         bind: "127.0.0.1".into(),
         port: 0,
         node_id: "test".into(),
-        ..Default::default()
+        ..Settings::default()
     }
 }
 

@@ -1,0 +1,136 @@
+//! Channels across two nodes that share one backend, through the engine's backend traits
+//! only: a shared in-memory presence store and a broker that brings every message to every
+//! node (what the Redis backend does with pub/sub). The Redis backend must pass the same
+//! scenarios on a real `redis-server`: see the README's channels section.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use activenow::protocol::channels::mint;
+use activenow_engine::memory::{MemoryPresence, MemoryVisitorStats};
+use activenow_engine::store::MessageSink;
+use activenow_engine::{Backend, Broker, Room, RoomMessage, StoreError};
+use common::{settings, spawn_with, Client, TestServer};
+use serde_json::json;
+
+const SECRET: &str = "cluster-test-secret-0123456789abcdef";
+
+/// Every published message reaches every attached node, in publish order.
+#[derive(Default)]
+struct FanoutBroker {
+    sinks: Mutex<Vec<Arc<dyn MessageSink>>>,
+}
+
+#[async_trait::async_trait]
+impl Broker for FanoutBroker {
+    fn attach(&self, sink: Arc<dyn MessageSink>) {
+        self.sinks.lock().unwrap().push(sink);
+    }
+    async fn subscribe(&self, _room: &Room) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn unsubscribe(&self, _room: &Room) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn publish(&self, msg: &RoomMessage) -> Result<(), StoreError> {
+        let sinks = self.sinks.lock().unwrap().clone();
+        for sink in sinks {
+            sink.deliver(msg);
+        }
+        Ok(())
+    }
+}
+
+async fn two_nodes(limit: Option<u64>) -> (TestServer, TestServer) {
+    let presence = Arc::new(MemoryPresence::default());
+    let broker = Arc::new(FanoutBroker::default());
+    let stats = Arc::new(MemoryVisitorStats::default());
+    let node = |id: &str| {
+        let mut s = settings();
+        s.node_id = id.into();
+        s.jwt_secret = SECRET.into();
+        if let Some(n) = limit {
+            s.channel_max_users = n.into();
+        }
+        let backend = Backend {
+            name: "memory",
+            presence: presence.clone(),
+            broker: broker.clone(),
+            stats: stats.clone(),
+        };
+        spawn_with(s, backend)
+    };
+    (node("node-a").await, node("node-b").await)
+}
+
+async fn connect(server: &TestServer, user: &str) -> Client {
+    let now = activenow_engine::clock::now_ms();
+    let t = mint(SECRET, user, None, None, Duration::from_secs(60), now).unwrap();
+    server.ws(&format!("/ws?token={t}")).await
+}
+
+async fn subscribe(c: &mut Client, channel: &str) -> serde_json::Value {
+    c.send_json(json!({"type":"subscribe","channel":channel}))
+        .await;
+    c.next_json().await
+}
+
+#[tokio::test]
+async fn a_publish_on_one_node_reaches_the_other_once() {
+    let (a, b) = two_nodes(None).await;
+    let mut pub_a = connect(&a, "alice").await;
+    let mut peer_a = connect(&a, "bob").await;
+    let mut peer_b = connect(&b, "carol").await;
+    for c in [&mut pub_a, &mut peer_a, &mut peer_b] {
+        assert_eq!(subscribe(c, "mesh").await["type"], "subscribed");
+    }
+    for n in 0..3 {
+        pub_a
+            .send_json(json!({"type":"publish","channel":"mesh","event":"e","data":{"n":n}}))
+            .await;
+    }
+    for peer in [&mut peer_a, &mut peer_b] {
+        for n in 0..3 {
+            let m = peer.expect_type("message").await;
+            assert_eq!(
+                m["data"],
+                json!({"n": n, "from": "alice"}),
+                "in order, once"
+            );
+        }
+    }
+    // Nothing for the publisher, nothing more for the peers: their next frames are replies.
+    assert_eq!(subscribe(&mut pub_a, "other").await["type"], "subscribed");
+    assert_eq!(subscribe(&mut peer_b, "other").await["type"], "subscribed");
+    // Both nodes see the same channel presence.
+    for node in [&a, &b] {
+        let (_, rooms) = node.get("/v1/activity/rooms").await;
+        assert_eq!(rooms["room_count"]["mesh"], 3);
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn the_member_limit_holds_across_nodes() {
+    let (a, b) = two_nodes(Some(2)).await;
+    let mut x = connect(&a, "x").await;
+    let mut y = connect(&b, "y").await;
+    let mut z = connect(&a, "z").await;
+    let mut w = connect(&b, "w").await;
+    assert_eq!(subscribe(&mut x, "capped").await["type"], "subscribed");
+    assert_eq!(subscribe(&mut y, "capped").await["type"], "subscribed");
+    for late in [&mut z, &mut w] {
+        assert_eq!(
+            subscribe(late, "capped").await["error"]["code"],
+            "ROOM_FULL"
+        );
+    }
+    // Another socket of y, on the other node, is not a new member.
+    let mut y2 = connect(&a, "y").await;
+    assert_eq!(subscribe(&mut y2, "capped").await["type"], "subscribed");
+    a.stop().await;
+    b.stop().await;
+}
