@@ -669,11 +669,7 @@ impl Connection {
         Box::pin(self.update_inner(room, patch)).await
     }
 
-    async fn update_inner(
-        &self,
-        room: &Room,
-        patch: &State,
-    ) -> Result<PresenceEvent, EngineError> {
+    async fn update_inner(&self, room: &Room, patch: &State) -> Result<PresenceEvent, EngineError> {
         let engine = &self.engine;
         let mut ms = self.conn.memberships.lock().await;
         let Some(m) = ms.iter_mut().find(|m| &m.room == room && m.active) else {
