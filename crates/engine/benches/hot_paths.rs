@@ -90,6 +90,12 @@ async fn members(engine: &Engine, room: &Room, n: usize) -> Vec<Connection> {
         .await
         .unwrap();
         out.push(c);
+        // Keep the queues short, as the socket tasks would: a queue that once held
+        // thousands of joins keeps its capacity and would spread every later push over
+        // cold memory.
+        if i % 32 == 31 {
+            drain(&out);
+        }
     }
     drain(&out);
     out

@@ -54,8 +54,13 @@ pub(super) async fn drive(
                 let hold = Duration::from_millis(load.hold_ms);
                 let (index, ctx) = (share.index, ctx.clone());
                 sessions.spawn(async move {
-                    if session(server, source, &room, index, n, hold, &ctx).await.is_err() && ctx.recording() {
-                        Ctx::add(&ctx.errors, 1);
+                    if let Err(e) = session(server, source, &room, index, n, hold, &ctx).await {
+                        if ctx.recording() {
+                            let before = ctx.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if before < 3 {
+                                eprintln!("churn session failed: {e:#}");
+                            }
+                        }
                     }
                 });
                 n += 1;
