@@ -56,8 +56,17 @@ fn config() -> WebSocketConfig {
         .max_write_buffer_size(1 << 20)
 }
 
+/// Longest a connection attempt (TCP and upgrade) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Opens a WebSocket to `server` (`host:port`) at `path` from `source`.
 pub async fn connect(server: SocketAddr, source: Ipv4Addr, path: &str) -> anyhow::Result<Ws> {
+    tokio::time::timeout(CONNECT_TIMEOUT, connect_now(server, source, path))
+        .await
+        .map_err(|_| anyhow::anyhow!("no connection within {CONNECT_TIMEOUT:?}"))?
+}
+
+async fn connect_now(server: SocketAddr, source: Ipv4Addr, path: &str) -> anyhow::Result<Ws> {
     let socket = TcpSocket::new_v4()?;
     // A churned socket's port may still be in TIME_WAIT.
     socket.set_reuseaddr(true)?;
