@@ -18,6 +18,20 @@ pub fn utc_date(ms: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// A wall-clock instant as RFC 3339 UTC with milliseconds (`2026-11-23T10:21:16.123Z`), the
+/// form JavaScript's `Date.prototype.toISOString` prints.
+pub fn iso_utc(ms: u64) -> String {
+    let (y, m, d) = civil_from_days((ms / 86_400_000) as i64);
+    let in_day = ms % 86_400_000;
+    let (h, min, s, milli) = (
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000,
+    );
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -41,5 +55,9 @@ mod tests {
         assert_eq!(utc_date(0), "1970-01-01");
         assert_eq!(utc_date(951_782_400_000), "2000-02-29");
         assert_eq!(utc_date(1_795_392_000_000), "2026-11-23");
+        assert_eq!(
+            iso_utc(1_795_392_000_000 + 3_723_004),
+            "2026-11-23T01:02:03.004Z"
+        );
     }
 }

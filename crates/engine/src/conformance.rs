@@ -9,6 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod metadata;
+pub use metadata::*;
+
 use bytes::Bytes;
 
 use crate::model::{EventKind, Identity, PresenceEvent, Publication, Room, RoomEvent, State};
@@ -425,6 +428,223 @@ pub async fn concurrent_joins_and_leaves_end_exact(backend: Backend) {
     engine.shutdown().await;
 }
 
+/// A fresh id, so suites sharing one store do not see each other.
+pub fn unique(tag: &str) -> String {
+    room(tag).as_str().to_owned()
+}
+
+/// The online-record contract: login, heartbeat only while online, logout once, conditional
+/// expiry, retention, ordered pagination.
+pub async fn online_records_follow_their_contract(backend: Backend) {
+    use crate::records::Login;
+    let store = backend.online.clone();
+    let prefix = unique("rec");
+    let ids: Vec<Identity> = (0..5)
+        .map(|i| Identity::new(&format!("{prefix}-{i}")))
+        .collect();
+    let login = |p: &'static str, now: u64, keep: bool, who: &Identity| {
+        let who = who.clone();
+        let store = store.clone();
+        async move {
+            store
+                .login(Login {
+                    player: &who,
+                    ip: p,
+                    name: None,
+                    now_ms: now,
+                    keep_online: keep,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let a = &ids[0];
+    assert_eq!(store.heartbeat(a, 1).await.unwrap(), None, "unknown");
+    let (r, was) = login("1.1.1.1", 1000, false, a).await;
+    assert!(!was && r.online && r.login_ms == 1000 && r.last_heartbeat_ms == 1000);
+    let (r, was) = login("2.2.2.2", 1500, true, a).await;
+    assert!(was, "already online");
+    assert_eq!(
+        (r.login_ms, r.ip.as_str()),
+        (1000, "1.1.1.1"),
+        "kept as it was"
+    );
+    let r = store.heartbeat(a, 2000).await.unwrap().unwrap();
+    assert_eq!(r.last_heartbeat_ms, 2000);
+    store.touch(&ids, 2500).await.unwrap();
+    assert_eq!(
+        store.get(a, 2500).await.unwrap().unwrap().last_heartbeat_ms,
+        2500
+    );
+    assert_eq!(
+        store.get(&ids[1], 2500).await.unwrap(),
+        None,
+        "touch creates nothing"
+    );
+    // Expiry loses to a later heartbeat, wins over an older one.
+    assert_eq!(store.expire(a, 2400, 3000, 10_000).await.unwrap(), None);
+    let r = store.expire(a, 2500, 3000, 10_000).await.unwrap().unwrap();
+    assert!(!r.online);
+    assert_eq!(r.logout_ms, Some(3000));
+    assert_eq!(store.logout(a, 3100, 10_000).await.unwrap(), None, "once");
+    assert_eq!(store.heartbeat(a, 3200).await.unwrap(), None, "offline");
+    let kept = store.get(a, 3200).await.unwrap().unwrap();
+    assert_eq!((kept.online, kept.logout_ms), (false, Some(3000)));
+    // Logging in again starts a new period.
+    let (r, was) = login("3.3.3.3", 4000, true, a).await;
+    assert!(!was && r.online && r.login_ms == 4000 && r.logout_ms.is_none());
+    let r = store.logout(a, 5000, 1000).await.unwrap().unwrap();
+    assert_eq!(r.logout_ms, Some(5000));
+    store.purge(7000).await.unwrap();
+    assert_eq!(
+        store.get(a, 7000).await.unwrap(),
+        None,
+        "gone after retention"
+    );
+    // Pagination: ascending ids, offline ones skipped.
+    for (i, id) in ids.iter().enumerate() {
+        login("ip", 10_000 + i as u64, false, id).await;
+    }
+    store.logout(&ids[2], 11_000, 60_000).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after: Option<Identity> = Some(Identity::new(&format!("{prefix}-")));
+    loop {
+        let page = store.list_online(after.as_ref(), 2).await.unwrap();
+        let mine: Vec<_> = page
+            .iter()
+            .filter(|r| r.player.as_str().starts_with(&prefix))
+            .map(|r| r.player.clone())
+            .collect();
+        seen.extend(mine.iter().cloned());
+        if page.len() < 2 || mine.len() < page.len() {
+            break;
+        }
+        after = page.last().map(|r| r.player.clone());
+    }
+    let want: Vec<Identity> = [0, 1, 3, 4].iter().map(|&i| ids[i].clone()).collect();
+    assert_eq!(seen, want);
+    for id in &ids {
+        store.logout(id, 20_000, 0).await.unwrap();
+    }
+}
+
+/// The session contract: pushes are numbered, kept (latest `max`), refused once finished or
+/// expired; expiry is reported once; removal is idempotent.
+pub async fn sessions_follow_their_contract(backend: Backend) {
+    use crate::sessions::{PushOutcome, SessionState, PENDING};
+    let store = backend.sessions.clone();
+    let new = |id: &str, expires_ms: u64| SessionState {
+        id: id.to_owned(),
+        kind: "qr_login".into(),
+        status: PENDING.into(),
+        created_ms: 1000,
+        expires_ms,
+        info: serde_json::Value::Null,
+        finished: false,
+        pushes: Vec::new(),
+        seq: 0,
+    };
+    let a = unique("sess-a");
+    let b = unique("sess-b");
+    assert!(store
+        .create(new(&a, 10_000), 1_000_000, 5000)
+        .await
+        .unwrap());
+    assert!(store.create(new(&b, 3000), 1_000_000, 5000).await.unwrap());
+    let msg = |s: &str| serde_json::json!({ "status": s });
+    let push = |id: String, status: &'static str, close: bool, now: u64| {
+        let store = store.clone();
+        async move {
+            store
+                .push(&id, status, msg(status), close, now, 2)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        push(unique("nope"), "x", false, 1).await,
+        PushOutcome::NotFound
+    );
+    for (n, s) in ["scanned", "scanned", "waiting"].iter().enumerate() {
+        match push(a.clone(), s, false, 2000).await {
+            PushOutcome::Pushed(p) => assert_eq!(p.seq, n as u64 + 1),
+            other => panic!("{other:?}"),
+        }
+    }
+    let st = store.get(&a).await.unwrap().unwrap();
+    assert_eq!(st.status, "waiting");
+    assert_eq!(st.pushes.iter().map(|p| p.seq).collect::<Vec<_>>(), [2, 3]);
+    assert!(
+        matches!(push(a.clone(), "confirmed", true, 2000).await, PushOutcome::Pushed(p) if p.close && p.seq == 4)
+    );
+    assert_eq!(
+        push(a.clone(), "confirmed", true, 2001).await,
+        PushOutcome::Finished
+    );
+    // b expires at 3000: a push at 3000 is refused even before the expiry pass runs.
+    assert_eq!(
+        push(b.clone(), "scanned", false, 3000).await,
+        PushOutcome::Expired
+    );
+    let expired = store.expire_due(3000, msg("expired"), 2).await.unwrap();
+    let mine: Vec<_> = expired.iter().filter(|(id, _)| id == &b).collect();
+    assert_eq!(mine.len(), 1);
+    assert!(mine[0].1.close);
+    let again = store.expire_due(3001, msg("expired"), 2).await.unwrap();
+    assert!(!again.iter().any(|(id, _)| id == &b || id == &a), "once");
+    let st = store.get(&b).await.unwrap().unwrap();
+    assert_eq!((st.status.as_str(), st.finished), ("expired", true));
+    assert_eq!(
+        push(b.clone(), "confirmed", true, 3002).await,
+        PushOutcome::Expired
+    );
+    // Retention: gone after expiry + 5000.
+    store.expire_due(8001, msg("expired"), 2).await.unwrap();
+    assert_eq!(store.get(&b).await.unwrap(), None);
+    assert!(store.remove(&a).await.unwrap());
+    assert!(!store.remove(&a).await.unwrap(), "idempotent");
+    assert_eq!(store.get(&a).await.unwrap(), None);
+}
+
+/// A transition reaches the observers of the node that produced it, identity-level ones once.
+pub async fn observers_see_this_nodes_transitions(backend: Backend) {
+    use std::sync::Mutex;
+    struct Log(Mutex<Vec<(EventKind, bool, String)>>);
+    impl crate::TransitionObserver for Log {
+        fn produced(&self, _room: &Room, t: &PresenceEvent) {
+            self.0.lock().unwrap().push((
+                t.kind,
+                t.identity_changed,
+                t.member.identity.as_str().to_owned(),
+            ));
+        }
+    }
+    let engine = Engine::start(engine_config(), backend);
+    let room = room("observed");
+    let log = Arc::new(Log(Mutex::new(Vec::new())));
+    engine.observe(room.clone(), log.clone());
+    let c1 = engine.connect(Liveness::Socket);
+    let c2 = engine.connect(Liveness::Socket);
+    join(&c1, &room, "p").await.unwrap();
+    join(&c2, &room, "p").await.unwrap();
+    c1.disconnect().await;
+    c2.disconnect().await;
+    let other = engine.connect(Liveness::Socket);
+    join(&other, &self::room("unobserved"), "q").await.unwrap();
+    other.disconnect().await;
+    let seen = log.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![
+            (EventKind::Join, true, "p".into()),
+            (EventKind::Join, false, "p".into()),
+            (EventKind::Leave, false, "p".into()),
+            (EventKind::Leave, true, "p".into()),
+        ]
+    );
+    engine.shutdown().await;
+}
+
 /// Generates one `#[tokio::test]` per conformance check for a backend factory expression
 /// (an `async` block or future yielding a [`Backend`]).
 #[macro_export]
@@ -438,6 +658,13 @@ macro_rules! conformance_suite {
             rekey_moves_the_identity,
             silent_connection_expires_and_heartbeat_rejoins,
             concurrent_joins_and_leaves_end_exact,
+            metadata_writes_follow_revisions,
+            metadata_concurrent_updates_have_one_winner_per_revision,
+            metadata_lock_guards_writes,
+            locks_are_exclusive_reentrant_and_expire,
+            online_records_follow_their_contract,
+            sessions_follow_their_contract,
+            observers_see_this_nodes_transitions,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

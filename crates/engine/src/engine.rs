@@ -56,6 +56,14 @@ impl Default for EngineConfig {
     }
 }
 
+/// Sees the transitions of one room that *this node's* store calls produced: each transition
+/// reaches exactly one node's observers (the store computes it once), so an observer can act on
+/// it once cluster-wide (send a webhook). Called synchronously while the transition is
+/// published: it must not block (push to a bounded queue).
+pub trait TransitionObserver: Send + Sync + 'static {
+    fn produced(&self, room: &Room, transition: &PresenceEvent);
+}
+
 /// How a connection stays present.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Liveness {
@@ -83,6 +91,9 @@ struct Shared {
     last_epoch: AtomicU64,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
+    /// Registered once at start-up by the adapters that need them; read per transition (an
+    /// uncontended read lock).
+    observers: std::sync::RwLock<Vec<(Room, Arc<dyn TransitionObserver>)>>,
 }
 
 type ConnMap = HashMap<ConnId, Arc<ConnShared>>;
@@ -190,6 +201,7 @@ impl Engine {
                 last_epoch: AtomicU64::new(0),
                 metrics,
                 cancel: CancellationToken::new(),
+                observers: std::sync::RwLock::new(Vec::new()),
             }),
         };
         let reaper = engine.clone();
@@ -208,6 +220,25 @@ impl Engine {
     /// `memory` or `redis`.
     pub fn backend_name(&self) -> &'static str {
         self.shared.backend.name
+    }
+
+    /// Calls `observer` with every transition of `room` that this node's store calls produce.
+    pub fn observe(&self, room: Room, observer: Arc<dyn TransitionObserver>) {
+        self.shared
+            .observers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((room, observer));
+    }
+
+    /// The online-status record store (for the online-status adapter).
+    pub fn online_records(&self) -> &Arc<dyn crate::records::OnlineRecords> {
+        &self.shared.backend.online
+    }
+
+    /// The push-session store (for the session-push adapter).
+    pub fn sessions(&self) -> &Arc<dyn crate::sessions::SessionStore> {
+        &self.shared.backend.sessions
     }
 
     /// Registers a new local connection with a minted id.
@@ -422,6 +453,18 @@ impl Engine {
     }
 
     async fn publish_transitions(&self, room: &Room, transitions: &[PresenceEvent]) {
+        {
+            let observers = self
+                .shared
+                .observers
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            for (watched, observer) in observers.iter().filter(|(r, _)| r == room) {
+                for t in transitions {
+                    observer.produced(watched, t);
+                }
+            }
+        }
         for t in transitions {
             let msg = RoomMessage {
                 room: room.clone(),
@@ -448,7 +491,13 @@ impl Engine {
         now.max(prev + 1)
     }
 
-    async fn timed<T>(
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.shared.backend
+    }
+
+    /// Runs one backend call, counting it (and its latency and failure) in the metrics; for
+    /// adapters that call their own stores.
+    pub async fn timed<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {

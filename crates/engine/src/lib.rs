@@ -6,15 +6,19 @@
 //!
 //! It must not know any wire format (no JSON shapes of a protocol, no WebSocket or HTTP types)
 //! nor any storage detail: protocols plug in a [`Renderer`] that turns events into bytes, and
-//! storage plugs in behind the [`PresenceStore`], [`Broker`] and [`VisitorStats`] traits.
+//! storage plugs in behind the [`PresenceStore`], [`Broker`], [`VisitorStats`], [`MetadataStore`]
+//! and [`LockStore`] traits.
 //!
 //! # Layout
 //! - [`model`]: rooms, identities, connection ids, members and events (plain data).
 //! - [`store`]: the backend contracts, one trait per concern.
 //! - [`memory`]: the in-memory backend (the default, single node).
+//! - [`records`]: the online-status record store contract (HTTP online-status API).
+//! - [`sessions`]: the push-session store contract (a page waiting for one outcome).
 //! - [`engine`]: the [`Engine`] handle and per-connection [`Connection`] handle.
 //! - [`hub`]: local subscribers per room; renders each event once per protocol.
 //! - [`outbox`]: the bounded per-connection send queue and its slow-consumer policy.
+//! - [`metadata`]: channel metadata and named locks (rules of a write, engine operations).
 //! - [`clock`]: wall-clock milliseconds and dates (monotonic time is tokio's `Instant`).
 //! - [`metrics`]: counters the server exports.
 
@@ -23,9 +27,12 @@ pub mod engine;
 pub mod error;
 pub mod hub;
 pub mod memory;
+pub mod metadata;
 pub mod metrics;
 pub mod model;
 pub mod outbox;
+pub mod records;
+pub mod sessions;
 pub mod store;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -33,12 +40,21 @@ pub mod conformance;
 #[cfg(test)]
 mod engine_tests;
 
-pub use engine::{Connection, Engine, EngineConfig, Liveness};
+pub use engine::{Connection, Engine, EngineConfig, Liveness, TransitionObserver};
 pub use error::{EngineError, StoreError};
 pub use hub::Renderer;
+pub use metadata::{
+    ChannelKey, ChannelMetadata, MetadataChange, MetadataEntry, MetadataError, MetadataItem,
+    MetadataLimits, MetadataOp, MetadataWrite,
+};
 pub use model::{
     ConnId, EventKind, Identity, Member, PresenceEvent, Publication, Room, RoomEvent, RoomMessage,
     RoomNameError, State,
 };
 pub use outbox::{Outbox, Outgoing};
-pub use store::{Backend, Broker, PresenceStore, Transition, VisitorStats};
+pub use records::{OnlineRecord, OnlineRecords};
+pub use sessions::{PushOutcome, SessionPush, SessionState, SessionStore};
+pub use store::{
+    Backend, Broker, LockAcquire, LockHolder, LockRelease, LockStore, MetadataStore, PresenceStore,
+    Transition, VisitorStats,
+};

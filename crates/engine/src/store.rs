@@ -1,4 +1,5 @@
-//! Backend contracts, one trait per concern (presence, broker, visitor statistics).
+//! Backend contracts, one trait per concern (presence, broker, visitor statistics; online
+//! records in [`crate::records`], push sessions in [`crate::sessions`]).
 //!
 //! They are shaped for a remote store shared by many nodes: every call is async and may fail
 //! with [`StoreError`]; transitions (first connection of an identity joins, last one leaves)
@@ -10,7 +11,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::error::StoreError;
+use crate::metadata::{ChannelKey, ChannelMetadata};
 use crate::model::{ConnId, Identity, Member, PresenceEvent, Room, RoomMessage, State};
+use crate::records::OnlineRecords;
+use crate::sessions::SessionStore;
 
 /// A transition computed by the store. `ts_ms` is the caller's.
 pub type Transition = PresenceEvent;
@@ -138,6 +142,75 @@ pub trait VisitorStats: Send + Sync + 'static {
     async fn daily(&self, date: &str) -> Result<DailyVisitors, StoreError>;
 }
 
+/// Channel metadata records, one per `(channelType, channelName)`.
+///
+/// The store only reads and compare-and-sets whole records; the rules of a write live in
+/// [`crate::metadata::apply`], so every backend enforces the same ones.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    /// The channel's record; an unknown channel is `ChannelMetadata::default()` (no items,
+    /// major revision 0). A record whose items were all removed keeps its major revision.
+    async fn get(&self, channel: &ChannelKey) -> Result<ChannelMetadata, StoreError>;
+
+    /// Replaces the record with `next` if and only if its stored major revision is still
+    /// `expected_major` (0 for an unknown channel), atomically across nodes (Redis: one Lua
+    /// script that compares the stored `majorRevision` and writes the record). Returns false
+    /// and changes nothing when another write got there first. `next.major_revision` is
+    /// always `expected_major + 1`.
+    async fn compare_and_set(
+        &self,
+        channel: &ChannelKey,
+        expected_major: u64,
+        next: &ChannelMetadata,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The holder of a lock and the milliseconds it still holds it for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockHolder {
+    pub owner: String,
+    pub ttl_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockAcquire {
+    /// The caller holds the lock for `ttl_ms` from now.
+    Acquired { ttl_ms: u64 },
+    /// Someone else holds it.
+    Held(LockHolder),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockRelease {
+    Released,
+    /// Nobody holds it (never taken, released, or expired).
+    NotHeld,
+    /// Someone else holds it; nothing changed.
+    HeldByOther(String),
+}
+
+/// Named locks with a time-to-live (the backend's clock decides expiry: tokio's monotonic
+/// clock in memory, Redis `PX` on Redis).
+#[async_trait]
+pub trait LockStore: Send + Sync + 'static {
+    /// Takes `name` for `owner` for `ttl_ms` when it is free or expired; when `owner` already
+    /// holds it, extends it to `ttl_ms` from now (re-entrant). Atomic across nodes (Redis:
+    /// `SET key owner NX PX ttl`, and a Lua compare-then-`PEXPIRE` for the holder's re-entry).
+    async fn acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl_ms: u64,
+    ) -> Result<LockAcquire, StoreError>;
+
+    /// Releases `name` if `owner` holds it, atomically (Redis: Lua compare-and-delete).
+    /// Idempotent: releasing a free lock is `NotHeld`.
+    async fn release(&self, name: &str, owner: &str) -> Result<LockRelease, StoreError>;
+
+    /// The current holder, `None` when the lock is free or expired (Redis: `GET` + `PTTL`).
+    async fn holder(&self, name: &str) -> Result<Option<LockHolder>, StoreError>;
+}
+
 /// A complete backend: what the engine is started with.
 #[derive(Clone)]
 pub struct Backend {
@@ -146,6 +219,12 @@ pub struct Backend {
     pub presence: Arc<dyn PresenceStore>,
     pub broker: Arc<dyn Broker>,
     pub stats: Arc<dyn VisitorStats>,
+    pub metadata: Arc<dyn MetadataStore>,
+    pub locks: Arc<dyn LockStore>,
+    /// Online-status records (HTTP online-status API).
+    pub online: Arc<dyn OnlineRecords>,
+    /// Push sessions (session push API).
+    pub sessions: Arc<dyn SessionStore>,
 }
 
 impl Backend {
@@ -156,6 +235,10 @@ impl Backend {
             presence: Arc::new(crate::memory::MemoryPresence::default()),
             broker: Arc::new(crate::memory::MemoryBroker::default()),
             stats: Arc::new(crate::memory::MemoryVisitorStats::default()),
+            metadata: Arc::new(crate::memory::MemoryMetadata::default()),
+            locks: Arc::new(crate::memory::MemoryLocks::default()),
+            online: Arc::new(crate::memory::MemoryOnlineRecords::default()),
+            sessions: Arc::new(crate::memory::MemorySessions::default()),
         }
     }
 }

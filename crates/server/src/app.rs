@@ -32,6 +32,12 @@ pub struct AppInner {
     pub sockets: TaskTracker,
     pub metrics: AppMetrics,
     pub activenow: protocol::activenow::Renderers,
+    /// The Socket.IO renderer, which also holds the Socket.IO server handle.
+    pub socketio: Arc<protocol::socketio::SocketIoRenderer>,
+    /// The online-status adapter (HTTP heartbeats, ping sockets, webhooks).
+    pub online: protocol::online::Online,
+    /// The session-push adapter.
+    pub sessions: protocol::session::Sessions,
     pub channels: protocol::channels::Channels,
 }
 
@@ -54,7 +60,11 @@ impl AppState {
             },
             backend,
         );
+        let online = protocol::online::Online::start(&engine, &settings);
+        let sessions = protocol::session::Sessions::start(&engine, &settings);
         AppState(Arc::new(AppInner {
+            online,
+            sessions,
             engine,
             origins: OriginPolicy::new(settings.origin_allowlist()),
             channels: protocol::channels::Channels::new(&settings),
@@ -63,6 +73,7 @@ impl AppState {
             sockets: TaskTracker::new(),
             metrics: AppMetrics::default(),
             activenow: protocol::activenow::Renderers::default(),
+            socketio: Arc::default(),
         }))
     }
 }
@@ -70,8 +81,15 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(protocol::activenow::routes())
+        .merge(protocol::socketio::routes())
+        .merge(protocol::online::routes())
+        .merge(protocol::session::routes())
         .merge(protocol::channels::routes())
         .merge(crate::observe::routes())
+        .layer(protocol::socketio::layer(&state))
+        .layer(axum::middleware::map_request(
+            protocol::socketio::detach_request,
+        ))
         .layer(DefaultBodyLimit::max(state.settings.max_frame_bytes))
         .layer(crate::observe::cors(&state.origins))
         .with_state(state)
@@ -91,6 +109,8 @@ impl Server {
         let app = router(state.clone());
         let stop = state.shutdown.clone();
         let serve = tokio::spawn(async move {
+            // Connection info gives handlers the peer address (online-status `ip`).
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
                 .await
@@ -109,11 +129,21 @@ impl Server {
         {
             tracing::warn!("sockets still open after the shutdown grace period");
         }
+        // Socket.IO sockets live in socketioxide's tasks: close them (clients see
+        // "io server disconnect") and run their disconnect handlers.
+        if tokio::time::timeout(grace, self.state.socketio.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("socket.io sockets still open after the shutdown grace period");
+        }
         match tokio::time::timeout(grace, self.serve).await {
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server stopped with an error"),
             Ok(_) => {}
             Err(_) => tracing::warn!("HTTP connections still open after the grace period"),
         }
         self.state.engine.shutdown().await;
+        self.state.online.drain(grace).await;
+        self.state.sessions.stop();
     }
 }

@@ -29,6 +29,26 @@ pub mod code {
     pub const ROOM_FULL: &str = "room_full";
     /// The backend failed; try again.
     pub const INTERNAL: &str = "internal";
+    /// `Authorization: Bearer API_KEY` missing or wrong.
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    /// `API_KEY` is not set, so server-side writes are disabled.
+    pub const API_KEY_NOT_SET: &str = "api_key_not_set";
+    /// A metadata write's expected revision is stale.
+    pub const METADATA_CONFLICT: &str = "METADATA_CONFLICT";
+    /// A metadata write names a lock its actor does not hold.
+    pub const METADATA_LOCK: &str = "METADATA_LOCK";
+    /// A metadata request breaks a rule or a limit.
+    pub const METADATA_INVALID: &str = "METADATA_INVALID";
+    /// The lock is held by someone else.
+    pub const LOCK_HELD: &str = "LOCK_HELD";
+    /// Releasing a lock that someone else holds.
+    pub const LOCK_NOT_OWNER: &str = "LOCK_NOT_OWNER";
+    /// Releasing a lock nobody holds (HTTP 404).
+    pub const LOCK_NOT_HELD: &str = "LOCK_NOT_HELD";
+    /// A malformed lock request (name, owner, ttl).
+    pub const LOCK_INVALID: &str = "LOCK_INVALID";
+    /// A Socket.IO presence request with missing or invalid fields.
+    pub const PRESENCE_INVALID: &str = "PRESENCE_INVALID";
 }
 
 /// Error codes of the channels protocol (`/ws`), as seed 2's clients know them:

@@ -94,12 +94,83 @@ settings! {
     max_messages_per_second: u32 = 20, "MAX_MESSAGES_PER_SECOND";
     /// Longest session id (identity), bytes [default: 256].
     max_session_id_bytes: usize = 256, "MAX_SESSION_ID_BYTES";
+    /// Largest Socket.IO presence state (`state`, merged `patchState`) as JSON, bytes
+    /// [default: 4096].
+    presence_max_state_bytes: usize = 4096, "PRESENCE_MAX_STATE_BYTES";
+    /// Items per metadata channel (and per write) [default: 64].
+    metadata_max_items: usize = 64, "METADATA_MAX_ITEMS";
+    /// Longest metadata item key, bytes [default: 128].
+    metadata_max_key_bytes: usize = 128, "METADATA_MAX_KEY_BYTES";
+    /// Longest metadata item value, bytes [default: 4096].
+    metadata_max_value_bytes: usize = 4096, "METADATA_MAX_VALUE_BYTES";
+    /// Longest lock TTL a client may ask for, milliseconds [default: 3600000].
+    lock_max_ttl_ms: u64 = 3_600_000, "LOCK_MAX_TTL_MS";
+    /// Socket.IO packets waiting per socket; when full, further packets to that socket are
+    /// dropped and counted [default: 64].
+    socketio_max_buffer: usize = 64, "SOCKETIO_MAX_BUFFER";
+    /// WebSocket read buffer per Socket.IO socket, bytes; grows for larger frames
+    /// [default: 1024].
+    socketio_ws_read_buffer_bytes: usize = 1024, "SOCKETIO_WS_READ_BUFFER_BYTES";
+    /// Milliseconds between Engine.IO pings [default: 25000].
+    socketio_ping_interval_ms: u64 = 25_000, "SOCKETIO_PING_INTERVAL_MS";
+    /// Milliseconds to wait for an Engine.IO pong before closing [default: 20000].
+    socketio_ping_timeout_ms: u64 = 20_000, "SOCKETIO_PING_TIMEOUT_MS";
     /// Seconds to wait for sockets to close on SIGINT/SIGTERM [default: 10].
     shutdown_grace: u64 = 10, "SHUTDOWN_GRACE";
     /// `text` or `json` logs [default: text].
     log_format: String = "text".into(), "LOG_FORMAT";
     /// This node's id, the prefix of its connection ids [default: a random id].
     node_id: String = random_node_id(), "NODE_ID";
+    /// Bearer key for server-side endpoints (session scan/confirm/reject/notify/delete,
+    /// channel metadata writes, locks); unset = those endpoints refuse every call
+    /// [default: unset].
+    api_key: String = String::new(), "API_KEY", secret;
+    /// Seconds an HTTP online-status player stays online without a heartbeat [default: 15].
+    online_ttl: u64 = 15, "ONLINE_TTL";
+    /// The same in milliseconds; wins when set [default: 0 = use ONLINE_TTL].
+    online_ttl_ms: u64 = 0, "ONLINE_TTL_MS";
+    /// Milliseconds without a `ping` after which the ping socket logs its player out and
+    /// closes [default: 10000].
+    online_ping_timeout_ms: u64 = 10_000, "ONLINE_PING_TIMEOUT_MS";
+    /// Seconds an offline player's record (status offline, logoutTime) is kept [default: 3600].
+    online_record_retention: u64 = 3600, "ONLINE_RECORD_RETENTION";
+    /// Players per page of `GET /api/online/players` without `limit` [default: 100].
+    online_page_default: usize = 100, "ONLINE_PAGE_DEFAULT";
+    /// Largest `limit` of `GET /api/online/players` [default: 1000].
+    online_page_max: usize = 1000, "ONLINE_PAGE_MAX";
+    /// Online/offline transitions waiting for their record update and webhook; beyond it they
+    /// are dropped with a log and a metric [default: 65536].
+    online_event_queue: usize = 65_536, "ONLINE_EVENT_QUEUE";
+    /// Where `user.online` / `user.offline` events are POSTed (http:// or https://); unset =
+    /// no webhooks [default: unset].
+    webhook_url: String = String::new(), "WEBHOOK_URL";
+    /// HMAC-SHA256 key of the `X-ActiveNow-Signature` header [default: unset = unsigned].
+    webhook_secret: String = String::new(), "WEBHOOK_SECRET", secret;
+    /// Attempts per webhook event (the first one included) [default: 5].
+    webhook_max_attempts: u32 = 5, "WEBHOOK_MAX_ATTEMPTS";
+    /// Milliseconds before the first retry; doubled on each further retry [default: 500].
+    webhook_backoff_ms: u64 = 500, "WEBHOOK_BACKOFF_MS";
+    /// Longest wait between retries, milliseconds [default: 30000].
+    webhook_backoff_max_ms: u64 = 30_000, "WEBHOOK_BACKOFF_MAX_MS";
+    /// Milliseconds one webhook request may take [default: 5000].
+    webhook_timeout_ms: u64 = 5000, "WEBHOOK_TIMEOUT_MS";
+    /// Webhook events waiting to be sent; beyond it new events are dropped with a log and a
+    /// metric [default: 10000].
+    webhook_queue_capacity: usize = 10_000, "WEBHOOK_QUEUE_CAPACITY";
+    /// Seconds a push session lives when its creator gives no `ttl_secs` [default: 300].
+    session_ttl: u64 = 300, "SESSION_TTL";
+    /// Largest `ttl_secs` of `POST /v1/sessions` [default: 86400].
+    session_max_ttl: u64 = 86_400, "SESSION_MAX_TTL";
+    /// Seconds a session's outcome stays readable after its expiry [default: 300].
+    session_retention: u64 = 300, "SESSION_RETENTION";
+    /// Milliseconds between session expiry passes (at most 5000) [default: 1000].
+    session_expiry_check_ms: u64 = 1000, "SESSION_EXPIRY_CHECK_MS";
+    /// Seconds between WebSocket pings on session sockets; 0 = off [default: 30].
+    session_ping_interval: u64 = 30, "SESSION_PING_INTERVAL";
+    /// Sessions that may exist at once; beyond it creation gets 503 [default: 100000].
+    session_max_active: u64 = 100_000, "SESSION_MAX_ACTIVE";
+    /// Pushes kept per session for sockets that connect later [default: 16].
+    session_max_pushes: usize = 16, "SESSION_MAX_PUSHES";
     /// Channels (`/ws`): HS256 secret that signs client tokens; with neither it nor
     /// JWT_PUBLIC_KEY_FILE set, `/ws` refuses every client [default: unset].
     jwt_secret: String = String::new(), "JWT_SECRET", secret;
@@ -232,6 +303,21 @@ impl Settings {
         if self.max_session_id_bytes == 0 {
             return invalid("MAX_SESSION_ID_BYTES", "must be positive");
         }
+        if self.metadata_max_items == 0
+            || self.metadata_max_key_bytes == 0
+            || self.metadata_max_value_bytes == 0
+        {
+            return invalid("METADATA_MAX_*", "must be positive");
+        }
+        if self.lock_max_ttl_ms == 0 {
+            return invalid("LOCK_MAX_TTL_MS", "must be positive");
+        }
+        if self.socketio_max_buffer == 0 {
+            return invalid("SOCKETIO_MAX_BUFFER", "must be positive");
+        }
+        if self.socketio_ping_interval_ms == 0 || self.socketio_ping_timeout_ms == 0 {
+            return invalid("SOCKETIO_PING_*", "must be positive");
+        }
         if self.channel_publish_rate == 0 {
             return invalid("CHANNEL_PUBLISH_RATE", "must be positive");
         }
@@ -249,6 +335,34 @@ impl Settings {
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return invalid("LOG_FORMAT", "must be text or json");
+        }
+        if self.online_ttl() < Duration::from_millis(100) {
+            return invalid("ONLINE_TTL", "must be at least 100 ms");
+        }
+        if self.online_ping_timeout_ms == 0 {
+            return invalid("ONLINE_PING_TIMEOUT_MS", "must be positive");
+        }
+        if self.online_page_default == 0 || self.online_page_max < self.online_page_default {
+            return invalid(
+                "ONLINE_PAGE_MAX",
+                "must be at least ONLINE_PAGE_DEFAULT (> 0)",
+            );
+        }
+        if self.online_event_queue == 0 || self.webhook_queue_capacity == 0 {
+            return invalid("WEBHOOK_QUEUE_CAPACITY", "queues must be positive");
+        }
+        if self.webhook_max_attempts == 0 {
+            return invalid("WEBHOOK_MAX_ATTEMPTS", "must be at least 1");
+        }
+        let url = &self.webhook_url;
+        if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
+            return invalid("WEBHOOK_URL", "must be an http:// or https:// URL");
+        }
+        if self.session_expiry_check_ms == 0 || self.session_expiry_check_ms > 5000 {
+            return invalid("SESSION_EXPIRY_CHECK_MS", "must be 1-5000");
+        }
+        if self.session_ttl == 0 || self.session_max_ttl < self.session_ttl {
+            return invalid("SESSION_MAX_TTL", "must be at least SESSION_TTL (> 0)");
         }
         if self.node_id.is_empty() || self.node_id.chars().any(|c| c.is_control()) {
             return invalid("NODE_ID", "must be non-empty text");
@@ -288,6 +402,23 @@ impl Settings {
             None
         } else {
             Some(origins)
+        }
+    }
+
+    /// The metadata limits the engine enforces.
+    pub fn metadata_limits(&self) -> activenow_engine::MetadataLimits {
+        activenow_engine::MetadataLimits {
+            max_items: self.metadata_max_items,
+            max_key_bytes: self.metadata_max_key_bytes,
+            max_value_bytes: self.metadata_max_value_bytes,
+        }
+    }
+
+    pub fn online_ttl(&self) -> Duration {
+        if self.online_ttl_ms > 0 {
+            Duration::from_millis(self.online_ttl_ms)
+        } else {
+            Duration::from_secs(self.online_ttl)
         }
     }
 

@@ -12,10 +12,12 @@
 //! - [`protocol`]: one adapter per protocol (ActiveNow rooms and visitors, ...).
 //! - [`observe`]: health, readiness, Prometheus metrics, CORS.
 //! - [`close`]: every close code and error code.
+//! - [`error`]: HTTP error bodies.
 
 pub mod app;
 pub mod close;
 pub mod config;
+pub mod error;
 pub mod observe;
 pub mod protocol;
 pub mod transport;

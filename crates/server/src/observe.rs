@@ -119,6 +119,14 @@ async fn metrics(State(app): State<AppState>) -> Response {
         e.slow_consumers.get(),
     );
     line(
+        "socketio_dropped_total",
+        "counter",
+        "Socket.IO broadcast packets dropped because a socket's buffer (SOCKETIO_MAX_BUFFER) was full.",
+        app.socketio
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    line(
         "rate_limited_total",
         "counter",
         "Client messages dropped by the rate limit.",
@@ -154,6 +162,8 @@ async fn metrics(State(app): State<AppState>) -> Response {
         "Sum of backend call latencies.",
         e.backend_latency_us.get(),
     );
+    crate::protocol::online::write_metrics(&app, &mut out);
+    crate::protocol::session::write_metrics(&app, &mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

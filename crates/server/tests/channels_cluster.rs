@@ -59,6 +59,7 @@ async fn two_nodes(limit: Option<u64>) -> (TestServer, TestServer) {
             presence: presence.clone(),
             broker: broker.clone(),
             stats: stats.clone(),
+            ..Backend::memory()
         };
         spawn_with(s, backend)
     };

@@ -2,11 +2,19 @@
 //! Redis backend's.
 
 mod broker;
+mod locks;
+mod metadata;
+mod online;
 mod presence;
+mod sessions;
 mod stats;
 
 pub use broker::MemoryBroker;
+pub use locks::MemoryLocks;
+pub use metadata::MemoryMetadata;
+pub use online::MemoryOnlineRecords;
 pub use presence::MemoryPresence;
+pub use sessions::MemorySessions;
 pub use stats::MemoryVisitorStats;
 
 /// Shards for the memory maps: enough that two cores rarely contend, few enough to scan.

@@ -4,3 +4,6 @@
 
 pub mod activenow;
 pub mod channels;
+pub mod online;
+pub mod session;
+pub mod socketio;

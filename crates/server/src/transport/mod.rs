@@ -2,6 +2,7 @@
 //! buffer sizes, the socket loop that writes the outbox and reads client messages, and the
 //! per-connection rate limit. Protocols supply only a [`ws::Inbound`] handler.
 
+pub mod admission;
 pub mod origin;
 pub mod rate;
 pub mod ws;

@@ -9,12 +9,12 @@ mod visitors;
 use std::sync::Arc;
 
 use activenow_engine::{Identity, Renderer};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 
 use crate::app::AppState;
+pub use crate::error::{http_error, ApiError};
 
 pub use codec::{RoomRenderer, VisitorRenderer};
 
@@ -47,35 +47,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/rooms/active", get(http::active_rooms))
         .route("/v1/activity/rooms", get(http::rooms))
         .route("/v1/metrics/online/today", get(http::online_today))
-}
-
-/// An HTTP error with a JSON body `{"error": code, "message": ...}`.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": self.code, "message": self.message});
-        (self.status, Json(body)).into_response()
-    }
-}
-
-pub fn http_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
-    ApiError::new(status, code, message).into_response()
 }
 
 /// The session id of a request: the header wins over `socket_session_id`; `None` when
@@ -117,27 +88,6 @@ pub fn random_session_id() -> Identity {
         &hex[20..32]
     );
     Identity::new(&id)
-}
-
-/// Checks shared by both sockets before the upgrade: Origin and the connection limit.
-fn refuse_upgrade(app: &AppState, headers: &HeaderMap) -> Option<Response> {
-    if !app.origins.allows(headers) {
-        app.metrics.upgrades_refused.inc();
-        return Some(http_error(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "Origin is not in ALLOWED_ORIGINS",
-        ));
-    }
-    if app.engine.local_connections() >= app.settings.max_connections {
-        app.metrics.upgrades_refused.inc();
-        return Some(http_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_connections",
-            "MAX_CONNECTIONS reached; try another node",
-        ));
-    }
-    None
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use super::codec::{self, ClientMessage};
-use super::{http_error, random_session_id, refuse_upgrade, session_id};
+use super::{http_error, random_session_id, session_id};
 use crate::app::AppState;
 use crate::close::{self, code};
+use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws::{self, Inbound, Reply};
 
 pub async fn upgrade(

@@ -11,9 +11,10 @@ use axum::response::Response;
 
 use super::codec;
 use super::room::RoomInbound;
-use super::{http_error, random_session_id, refuse_upgrade, session_id};
+use super::{http_error, random_session_id, session_id};
 use crate::app::AppState;
 use crate::close::{self, code};
+use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws;
 
 pub async fn upgrade(

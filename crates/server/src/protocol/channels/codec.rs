@@ -224,6 +224,9 @@ pub struct ChannelRenderer;
 impl Renderer for ChannelRenderer {
     fn render(&self, room: &Room, event: &RoomEvent) -> Option<Bytes> {
         match event {
+            // A leading control character marks another protocol's internal publication
+            // (Socket.IO metadata changes in a room of the same name).
+            RoomEvent::Publication(p) if p.event.starts_with('\u{1}') => None,
             RoomEvent::Publication(p) => Some(message(room.as_str(), p)),
             RoomEvent::Presence(_) => None,
         }

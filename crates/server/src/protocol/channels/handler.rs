@@ -17,7 +17,8 @@ use super::codec::{self, Command, Refusal};
 use super::token;
 use crate::app::AppState;
 use crate::close::{auth_code, channel_code, code};
-use crate::protocol::activenow::http_error;
+use crate::error::http_error;
+use crate::transport::admission;
 use crate::transport::rate::{RateLimit, Verdict};
 use crate::transport::ws::{self, Inbound, KeepAlive, Reply};
 
@@ -27,13 +28,8 @@ pub async fn upgrade(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    if !app.origins.allows(&headers) {
-        app.metrics.upgrades_refused.inc();
-        return http_error(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "Origin is not in ALLOWED_ORIGINS",
-        );
+    if let Some(refused) = admission::refuse_origin(&app, &headers) {
+        return refused;
     }
     // Authentication comes before the upgrade check, so that a plain `curl /ws` learns that
     // it needs a token rather than an Upgrade header.
@@ -59,13 +55,8 @@ pub async fn upgrade(
         Ok(u) => u,
         Err(rejection) => return rejection.into_response(),
     };
-    if app.engine.local_connections() >= app.settings.max_connections {
-        app.metrics.upgrades_refused.inc();
-        return http_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_connections",
-            "MAX_CONNECTIONS reached; try another node",
-        );
+    if let Some(refused) = admission::refuse_capacity(&app) {
+        return refused;
     }
     let mut upgrade = ws::configure(upgrade, &app);
     if let Some(protocol) = presented.and_then(|p| p.select_protocol) {

@@ -1,0 +1,159 @@
+//! Online-status records in memory: one ordered map (player-id order is the list order) behind
+//! a std mutex held for a few map operations, never across an await.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::model::Identity;
+use crate::records::{Login, OnlineRecord, OnlineRecords};
+
+#[derive(Default)]
+pub struct MemoryOnlineRecords {
+    records: Mutex<BTreeMap<Identity, Entry>>,
+}
+
+struct Entry {
+    record: OnlineRecord,
+    /// Offline records are dropped at this wall-clock time.
+    retain_until_ms: Option<u64>,
+}
+
+impl Entry {
+    fn visible(&self, now_ms: u64) -> bool {
+        self.retain_until_ms.is_none_or(|until| now_ms < until)
+    }
+}
+
+impl MemoryOnlineRecords {
+    fn map(&self) -> MutexGuard<'_, BTreeMap<Identity, Entry>> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn go_offline(
+        &self,
+        player: &Identity,
+        before: Option<u64>,
+        now_ms: u64,
+        retain_ms: u64,
+    ) -> Option<OnlineRecord> {
+        let mut map = self.map();
+        let entry = map.get_mut(player)?;
+        if !entry.record.online || before.is_some_and(|b| entry.record.last_heartbeat_ms > b) {
+            return None;
+        }
+        entry.record.online = false;
+        entry.record.logout_ms = Some(now_ms);
+        entry.retain_until_ms = Some(now_ms.saturating_add(retain_ms));
+        Some(entry.record.clone())
+    }
+}
+
+#[async_trait]
+impl OnlineRecords for MemoryOnlineRecords {
+    async fn login(&self, login: Login<'_>) -> Result<(OnlineRecord, bool), StoreError> {
+        let mut map = self.map();
+        if let Some(entry) = map.get_mut(login.player) {
+            if entry.record.online && login.keep_online {
+                return Ok((entry.record.clone(), true));
+            }
+        }
+        let was_online = map.get(login.player).is_some_and(|e| e.record.online);
+        let record = OnlineRecord {
+            player: login.player.clone(),
+            login_ms: login.now_ms,
+            last_heartbeat_ms: login.now_ms,
+            ip: login.ip.to_owned(),
+            name: login.name.map(str::to_owned),
+            online: true,
+            logout_ms: None,
+        };
+        map.insert(
+            login.player.clone(),
+            Entry {
+                record: record.clone(),
+                retain_until_ms: None,
+            },
+        );
+        Ok((record, was_online))
+    }
+
+    async fn heartbeat(
+        &self,
+        player: &Identity,
+        now_ms: u64,
+    ) -> Result<Option<OnlineRecord>, StoreError> {
+        let mut map = self.map();
+        Ok(map.get_mut(player).filter(|e| e.record.online).map(|e| {
+            e.record.last_heartbeat_ms = e.record.last_heartbeat_ms.max(now_ms);
+            e.record.clone()
+        }))
+    }
+
+    async fn touch(&self, players: &[Identity], now_ms: u64) -> Result<(), StoreError> {
+        let mut map = self.map();
+        for player in players {
+            if let Some(e) = map.get_mut(player).filter(|e| e.record.online) {
+                e.record.last_heartbeat_ms = e.record.last_heartbeat_ms.max(now_ms);
+            }
+        }
+        Ok(())
+    }
+
+    async fn logout(
+        &self,
+        player: &Identity,
+        now_ms: u64,
+        retain_ms: u64,
+    ) -> Result<Option<OnlineRecord>, StoreError> {
+        Ok(self.go_offline(player, None, now_ms, retain_ms))
+    }
+
+    async fn expire(
+        &self,
+        player: &Identity,
+        heartbeat_before_ms: u64,
+        now_ms: u64,
+        retain_ms: u64,
+    ) -> Result<Option<OnlineRecord>, StoreError> {
+        Ok(self.go_offline(player, Some(heartbeat_before_ms), now_ms, retain_ms))
+    }
+
+    async fn get(
+        &self,
+        player: &Identity,
+        now_ms: u64,
+    ) -> Result<Option<OnlineRecord>, StoreError> {
+        let map = self.map();
+        Ok(map
+            .get(player)
+            .filter(|e| e.visible(now_ms))
+            .map(|e| e.record.clone()))
+    }
+
+    async fn list_online(
+        &self,
+        after: Option<&Identity>,
+        limit: usize,
+    ) -> Result<Vec<OnlineRecord>, StoreError> {
+        use std::ops::Bound;
+        let map = self.map();
+        let start = match after {
+            Some(a) => Bound::Excluded(a.clone()),
+            None => Bound::Unbounded,
+        };
+        Ok(map
+            .range((start, Bound::Unbounded))
+            .filter(|(_, e)| e.record.online)
+            .take(limit)
+            .map(|(_, e)| e.record.clone())
+            .collect())
+    }
+
+    async fn purge(&self, now_ms: u64) -> Result<(), StoreError> {
+        self.map().retain(|_, e| e.visible(now_ms));
+        Ok(())
+    }
+}

@@ -1,0 +1,297 @@
+//! The HTTP half of the online-status API, with the original server's paths, status codes and
+//! JSON (cancan315/xiuxian-go); error bodies are `{"error": "..."}`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use activenow_engine::{clock, Identity, OnlineRecord};
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::app::AppState;
+
+/// An HTTP error with the body `{"error": message}`.
+pub struct OnlineError(StatusCode, String);
+
+impl IntoResponse for OnlineError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad_request(msg: impl Into<String>) -> OnlineError {
+    OnlineError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn unavailable(e: impl std::fmt::Display) -> OnlineError {
+    OnlineError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("backend unavailable: {e}"),
+    )
+}
+
+fn not_online() -> OnlineError {
+    OnlineError(StatusCode::NOT_FOUND, "player is not online".into())
+}
+
+/// The peer's address when the server was started with connection info.
+pub struct PeerIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
+    }
+}
+
+/// The client's address: `X-Forwarded-For`'s first entry (behind a proxy), else the peer.
+pub fn client_ip(headers: &HeaderMap, peer: Option<String>) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split(',').next())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or(peer)
+        .unwrap_or_default()
+}
+
+/// A player id: a non-empty string (or integer, as game back ends send) of at most
+/// `MAX_SESSION_ID_BYTES` bytes without control characters.
+pub fn player_id(value: Option<&Value>, max_bytes: usize) -> Result<Identity, OnlineError> {
+    let id = match value {
+        None | Some(Value::Null) => return Err(bad_request("missing playerId")),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => n.to_string(),
+        Some(_) => return Err(bad_request("invalid playerId: must be a string")),
+    };
+    check_player_id(&id, max_bytes)
+}
+
+pub fn check_player_id(id: &str, max_bytes: usize) -> Result<Identity, OnlineError> {
+    if id.is_empty() {
+        return Err(bad_request("missing playerId"));
+    }
+    if id.len() > max_bytes || id.chars().any(char::is_control) {
+        return Err(bad_request(format!(
+            "invalid playerId: 1-{max_bytes} bytes without control characters"
+        )));
+    }
+    Ok(Identity::new(id))
+}
+
+fn body(body: Result<Json<Value>, JsonRejection>) -> Result<Value, OnlineError> {
+    match body {
+        Ok(Json(v @ Value::Object(_))) => Ok(v),
+        Ok(_) => Err(bad_request("the body must be a JSON object")),
+        Err(e) => Err(bad_request(format!("invalid JSON body: {}", e.body_text()))),
+    }
+}
+
+fn optional_text(
+    v: Option<&Value>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, OnlineError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= max && !s.chars().any(char::is_control) => {
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(bad_request(format!(
+            "invalid {field}: a string of at most {max} bytes"
+        ))),
+    }
+}
+
+/// `POST /api/online/login {playerId, ip?, name?}` -> `{message, playerId, loginTime}`.
+pub async fn login(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    PeerIp(peer): PeerIp,
+    raw: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, OnlineError> {
+    let v = body(raw)?;
+    let max = app.settings.max_session_id_bytes;
+    let player = player_id(v.get("playerId"), max)?;
+    let ip = optional_text(v.get("ip"), "ip", 256)?.unwrap_or_else(|| client_ip(&headers, peer));
+    let name = optional_text(v.get("name"), "name", 256)?;
+    let online = &app.online;
+    let (record, _) = online
+        .timed(online.records.login(activenow_engine::records::Login {
+            player: &player,
+            ip: &ip,
+            name: name.as_deref(),
+            now_ms: clock::now_ms(),
+            keep_online: false,
+        }))
+        .await
+        .map_err(unavailable)?;
+    online.refresh_http(&player).await.map_err(unavailable)?;
+    Ok(Json(json!({
+        "message": "player marked online",
+        "playerId": player.as_str(),
+        "loginTime": record.login_ms,
+    }))
+    .into_response())
+}
+
+/// `POST /api/online/heartbeat {playerId}` -> `{message, playerId, lastHeartbeat}`; 404 when
+/// the player is not online.
+pub async fn heartbeat(
+    State(app): State<AppState>,
+    raw: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, OnlineError> {
+    let v = body(raw)?;
+    let player = player_id(v.get("playerId"), app.settings.max_session_id_bytes)?;
+    let online = &app.online;
+    let record = online
+        .timed(online.records.heartbeat(&player, clock::now_ms()))
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(not_online)?;
+    online.refresh_http(&player).await.map_err(unavailable)?;
+    Ok(Json(json!({
+        "message": "heartbeat recorded",
+        "playerId": player.as_str(),
+        "lastHeartbeat": record.last_heartbeat_ms,
+    }))
+    .into_response())
+}
+
+/// `POST /api/online/logout {playerId}` -> `{message, playerId, logoutTime}`; 404 when the
+/// player is not online. Its sockets close on every node.
+pub async fn logout(
+    State(app): State<AppState>,
+    raw: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, OnlineError> {
+    let v = body(raw)?;
+    let player = player_id(v.get("playerId"), app.settings.max_session_id_bytes)?;
+    let record = app
+        .online
+        .logout(&player)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(not_online)?;
+    Ok(Json(json!({
+        "message": "player marked offline",
+        "playerId": player.as_str(),
+        "logoutTime": record.logout_ms,
+    }))
+    .into_response())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Listed<'a> {
+    player_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    login_time: u64,
+    last_heartbeat: u64,
+    ip: &'a str,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /api/online/players[?cursor=&limit=]` -> `{players, count, total, nextCursor?}` in
+/// player-id order; `count` is this page's length, `total` the players online.
+pub async fn list(
+    State(app): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, OnlineError> {
+    let s = &app.settings;
+    let limit = match q.limit.as_deref() {
+        None | Some("") => s.online_page_default,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if n > 0 => n.min(s.online_page_max),
+            _ => return Err(bad_request("limit must be a positive integer")),
+        },
+    };
+    let after = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            check_player_id(c, s.max_session_id_bytes)
+                .map_err(|_| bad_request("invalid cursor"))?,
+        ),
+    };
+    let online = &app.online;
+    let mut page = online
+        .timed(online.records.list_online(after.as_ref(), limit + 1))
+        .await
+        .map_err(unavailable)?;
+    let next = (page.len() > limit).then(|| {
+        page.truncate(limit);
+        page.last().map(|r| r.player.as_str().to_owned())
+    });
+    let total = online
+        .engine
+        .count(&online.room)
+        .await
+        .map_err(unavailable)?;
+    let players: Vec<Listed> = page
+        .iter()
+        .map(|r| Listed {
+            player_id: r.player.as_str(),
+            name: r.name.as_deref(),
+            login_time: r.login_ms,
+            last_heartbeat: r.last_heartbeat_ms,
+            ip: &r.ip,
+        })
+        .collect();
+    let mut out = json!({"players": players, "count": players.len(), "total": total});
+    if let Some(Some(cursor)) = next {
+        out["nextCursor"] = Value::String(cursor);
+    }
+    Ok(Json(out).into_response())
+}
+
+fn record_json(r: &OnlineRecord) -> Value {
+    let mut v = json!({
+        "playerId": r.player.as_str(),
+        "loginTime": r.login_ms,
+        "lastHeartbeat": r.last_heartbeat_ms,
+        "ip": r.ip,
+        "status": if r.online { "online" } else { "offline" },
+    });
+    if let Some(name) = &r.name {
+        v["name"] = Value::String(name.clone());
+    }
+    if let Some(t) = r.logout_ms {
+        v["logoutTime"] = t.into();
+    }
+    v
+}
+
+/// `GET /api/online/player/{playerId}` (alias `/players/{playerId}`): the record, 404 unknown.
+pub async fn player(
+    State(app): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Result<Response, OnlineError> {
+    let id = params.get("player_id").map(String::as_str).unwrap_or("");
+    let player = check_player_id(id, app.settings.max_session_id_bytes)?;
+    let online = &app.online;
+    let record = online
+        .timed(online.records.get(&player, clock::now_ms()))
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| OnlineError(StatusCode::NOT_FOUND, "player not found".into()))?;
+    Ok(Json(record_json(&record)).into_response())
+}

@@ -1,0 +1,166 @@
+//! `GET /v1/ws/qr/{id}` (alias `/v1/ws/session/{id}`): the waiting socket. 404 before the
+//! upgrade for an unknown session; then `{"status":"connected","message":"Waiting for
+//! confirmation"}`, the pushes already made (a push that found no socket), and every later
+//! push; a closing push (confirmed, rejected, expired, `close: true`) closes the socket with
+//! 1000. The server pings every `SESSION_PING_INTERVAL` seconds; client messages are ignored.
+
+use std::time::Duration;
+
+use activenow_engine::outbox::CloseCause;
+use activenow_engine::sessions::session_room;
+use activenow_engine::{Identity, Liveness, Outgoing, State as EngineState};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use super::http::{not_found, session_id, unavailable};
+use super::{expired_message, parse_rendered, Waiting};
+use crate::app::AppState;
+use crate::close;
+use crate::transport::admission::refuse_upgrade;
+use crate::transport::ws;
+
+pub async fn upgrade(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if let Some(refused) = refuse_upgrade(&app, &headers) {
+        return refused;
+    }
+    let Some(id) = session_id(&id) else {
+        app.metrics.upgrades_refused.inc();
+        return not_found().into_response();
+    };
+    match app.sessions.timed(app.sessions.store.get(&id)).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            app.metrics.upgrades_refused.inc();
+            return not_found().into_response();
+        }
+        Err(e) => return unavailable(e).into_response(),
+    }
+    let tracker = app.sockets.clone();
+    ws::configure(upgrade, &app)
+        .on_upgrade(move |socket| tracker.track_future(run(app, socket, id)))
+}
+
+fn json(v: &serde_json::Value) -> Bytes {
+    Bytes::from(v.to_string())
+}
+
+async fn run(app: AppState, mut socket: WebSocket, id: String) {
+    let sessions = app.sessions.clone();
+    let _waiting = Waiting::new(&sessions.waiting);
+    let conn = app.engine.connect(Liveness::Socket);
+    let identity = Identity::new(conn.id().as_str());
+    let joined = conn
+        .join(
+            session_room(&id),
+            identity,
+            EngineState::new(),
+            sessions.renderer.clone(),
+            None,
+        )
+        .await;
+    if joined.is_ok() {
+        serve(&app, &mut socket, &conn, &id).await;
+    } else {
+        ws::send_close(&mut socket, close::INTERNAL, "session unavailable").await;
+    }
+    conn.disconnect().await;
+}
+
+async fn serve(
+    app: &AppState,
+    socket: &mut WebSocket,
+    conn: &activenow_engine::Connection,
+    id: &str,
+) {
+    let connected =
+        serde_json::json!({"status": "connected", "message": "Waiting for confirmation"});
+    if ws::send_frame(socket, json(&connected)).await.is_err() {
+        return;
+    }
+    // Subscribed first, then read: a push made in between arrives both ways and the second
+    // copy is skipped by its number.
+    let mut last_seq = 0;
+    match app.sessions.timed(app.sessions.store.get(id)).await {
+        Ok(Some(state)) => {
+            for push in state.pushes {
+                last_seq = push.seq;
+                if ws::send_frame(socket, json(&push.message)).await.is_err() {
+                    return;
+                }
+                if push.close {
+                    ws::send_close(socket, close::NORMAL, "done").await;
+                    return;
+                }
+            }
+        }
+        Ok(None) => {
+            let _ = ws::send_frame(socket, json(&expired_message())).await;
+            ws::send_close(socket, close::NORMAL, "done").await;
+            return;
+        }
+        Err(_) => {
+            ws::send_close(socket, close::INTERNAL, "session unavailable").await;
+            return;
+        }
+    }
+    let every = app.settings.session_ping_interval;
+    let mut ping = (every > 0).then(|| {
+        let every = Duration::from_secs(every);
+        tokio::time::interval_at(tokio::time::Instant::now() + every, every)
+    });
+    loop {
+        tokio::select! {
+            biased;
+            _ = app.shutdown.cancelled() => {
+                ws::send_close(socket, close::RESTART, "server restart").await;
+                return;
+            }
+            out = conn.outbox().next() => match out {
+                Outgoing::Frame(frame) => {
+                    let Some((seq, closing, message)) = parse_rendered(&frame) else { continue };
+                    if seq <= last_seq {
+                        continue;
+                    }
+                    last_seq = seq;
+                    if ws::send_frame(socket, message).await.is_err() {
+                        return;
+                    }
+                    if closing {
+                        ws::send_close(socket, close::NORMAL, "done").await;
+                        return;
+                    }
+                }
+                Outgoing::Close(CloseCause::SlowConsumer) => {
+                    ws::send_close(socket, close::POLICY, "slow consumer").await;
+                    return;
+                }
+                Outgoing::Close(CloseCause::Finished) => {
+                    ws::send_close(socket, close::NORMAL, "done").await;
+                    return;
+                }
+            },
+            msg = socket.recv() => match msg {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = async {
+                match ping.as_mut() {
+                    Some(p) => { p.tick().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {
+                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Socket.IO wire shapes: the `presence:event` / `metadata:event` broadcasts (emitted once
+//! per room through socketioxide's room broadcast, which encodes the packet once) and the
+//! acks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use activenow_engine::{
+    ChannelKey, EventKind, Member, MetadataChange, MetadataEntry, MetadataOp, Publication,
+    Renderer, Room, RoomEvent, State,
+};
+use bytes::Bytes;
+use futures_util::FutureExt;
+use serde::Serialize;
+use serde_json::{json, Value};
+use socketioxide::SocketIo;
+
+pub const PRESENCE_EVENT: &str = "presence:event";
+pub const METADATA_EVENT: &str = "metadata:event";
+
+/// The publication event that carries a metadata change through the engine. The leading
+/// control character marks it internal: no client can publish it (the channels protocol
+/// refuses control characters in event names) and other protocols' renderers skip it.
+pub const METADATA_PUBLICATION: &str = "\u{1}metadata:event";
+
+/// The Socket.IO protocol's renderer. One instance, so the engine's hub keeps all of this
+/// node's Socket.IO subscribers of a room in one group and calls [`Renderer::render`] once
+/// per event per room; the renderer then emits once to the Socket.IO room of the same name
+/// and returns `None`, so nothing is queued per socket by the engine. socketioxide encodes
+/// the packet once and hands each socket a clone into its bounded buffer
+/// (`SOCKETIO_MAX_BUFFER` packets); a full buffer drops the packet for that socket.
+#[derive(Default)]
+pub struct SocketIoRenderer {
+    io: OnceLock<SocketIo>,
+    /// Packets socketioxide could not queue (full per-socket buffer or closing socket).
+    pub dropped: AtomicU64,
+}
+
+impl SocketIoRenderer {
+    /// Connects the renderer to the Socket.IO server; called once when the router is built.
+    pub fn attach(&self, io: SocketIo) {
+        let _ = self.io.set(io);
+    }
+
+    /// Disconnects every Socket.IO socket (server shutdown).
+    pub async fn close(&self) {
+        if let Some(io) = self.io.get() {
+            io.close().await;
+        }
+    }
+
+    fn emit<T: Serialize + ?Sized>(&self, room: &Room, event: &'static str, data: &T) {
+        // `of` rather than `to`: once the server closed (shutdown) the namespace is gone and
+        // `io.to` would panic on events still arriving from the backend.
+        let Some(ns) = self.io.get().and_then(|io| io.of("/")) else {
+            return;
+        };
+        // The local adapter's broadcast completes in its first poll (it only pushes into
+        // per-socket channels), so it runs here, in order with the room's other events.
+        match ns
+            .to(room.as_str().to_owned())
+            .emit(event, data)
+            .now_or_never()
+        {
+            Some(Ok(())) => {}
+            Some(Err(socketioxide::BroadcastError::Socket(errors))) => {
+                self.dropped
+                    .fetch_add(errors.len() as u64, Ordering::Relaxed);
+                tracing::debug!(room = %room, dropped = errors.len(), "socket.io buffers full");
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, room = %room, "socket.io broadcast failed"),
+            None => tracing::warn!(room = %room, "socket.io broadcast did not complete at once"),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PresencePayload<'a> {
+    #[serde(rename = "type")]
+    kind: EventKind,
+    room_id: &'a str,
+    user_id: &'a str,
+    conn_id: &'a str,
+    state: Option<&'a State>,
+    ts: u64,
+    epoch: u64,
+}
+
+impl Renderer for SocketIoRenderer {
+    fn render(&self, room: &Room, event: &RoomEvent) -> Option<Bytes> {
+        match event {
+            // Every connection's transition, not only the identity's: Socket.IO clients
+            // track connections (connId).
+            RoomEvent::Presence(e) => {
+                let payload = PresencePayload {
+                    kind: e.kind,
+                    room_id: room.as_str(),
+                    user_id: e.member.identity.as_str(),
+                    conn_id: e.member.conn.as_str(),
+                    state: (e.kind != EventKind::Leave).then_some(&e.member.state),
+                    ts: e.ts_ms,
+                    epoch: e.member.epoch,
+                };
+                self.emit(room, PRESENCE_EVENT, &payload);
+            }
+            RoomEvent::Publication(p) if p.event == METADATA_PUBLICATION => {
+                self.emit(room, METADATA_EVENT, &p.data);
+            }
+            RoomEvent::Publication(_) => {}
+        }
+        None
+    }
+}
+
+/// A snapshot entry of `presence:join`'s ack.
+pub fn snapshot_entry(m: &Member) -> Value {
+    json!({
+        "connId": m.conn.as_str(),
+        "userId": m.identity.as_str(),
+        "state": m.state,
+        // The store keeps the last state change, not every heartbeat (heartbeats never reach
+        // the store), so this is the member's last update.
+        "lastSeenMs": m.updated_at_ms,
+        "epoch": m.epoch,
+    })
+}
+
+/// The body of a metadata ack (with `ok: true`) and of the HTTP metadata responses.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataResponse<'a> {
+    pub timestamp: u64,
+    pub channel_name: &'a str,
+    pub channel_type: &'a str,
+    pub total_count: usize,
+    pub major_revision: u64,
+    pub metadata: &'a std::collections::BTreeMap<String, MetadataEntry>,
+}
+
+impl<'a> MetadataResponse<'a> {
+    pub fn new(
+        channel: &'a ChannelKey,
+        metadata: &'a activenow_engine::ChannelMetadata,
+        ts_ms: u64,
+    ) -> Self {
+        MetadataResponse {
+            timestamp: ts_ms,
+            channel_name: &channel.channel_name,
+            channel_type: &channel.channel_type,
+            total_count: metadata.items.len(),
+            major_revision: metadata.major_revision,
+            metadata: &metadata.items,
+        }
+    }
+}
+
+/// The `metadata:event` payload of a change, as a publication for the channel's room.
+pub fn metadata_event(
+    channel: &ChannelKey,
+    op: MetadataOp,
+    change: &MetadataChange,
+    author: Option<&str>,
+) -> Publication {
+    let mut data = json!({
+        "channelName": channel.channel_name,
+        "channelType": channel.channel_type,
+        "operation": op,
+        "items": change.items,
+        "majorRevision": change.metadata.major_revision,
+        "timestamp": change.ts_ms,
+    });
+    if let Some(author) = author {
+        data["authorUid"] = json!(author);
+    }
+    Publication {
+        event: METADATA_PUBLICATION.into(),
+        data,
+        from: author.map(activenow_engine::Identity::new),
+        ts_ms: change.ts_ms,
+    }
+}
+
+/// `{ok:false, error}` with an optional `code`.
+pub fn ack_error(code: Option<&str>, message: &str) -> Value {
+    match code {
+        Some(code) => json!({"ok": false, "error": message, "code": code}),
+        None => json!({"ok": false, "error": message}),
+    }
+}

@@ -1,0 +1,297 @@
+//! HTTP channel metadata (`GET|PUT|PATCH|DELETE /v1/channels/{type}/{name}/metadata`) and
+//! named locks (`POST|DELETE|GET /v1/locks/{name}`). Reads are open; writes need
+//! `Authorization: Bearer API_KEY` (server-side callers: the actor of a metadata write is
+//! the body's `actorUserId`).
+
+use std::collections::HashMap;
+
+use activenow_engine::{
+    ChannelKey, LockAcquire, LockRelease, MetadataError, MetadataOp, MetadataWrite,
+};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use super::codec::MetadataResponse;
+use super::locks::{ttl, valid_name};
+use super::metadata::{channel, write_and_publish, write_request};
+use crate::app::AppState;
+use crate::close::code;
+use crate::error::{http_error, ApiError};
+
+/// Checks `Authorization: Bearer API_KEY`; unset `API_KEY` disables server-side writes.
+fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let key = app.settings.api_key.as_bytes();
+    if key.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::API_KEY_NOT_SET,
+            "API_KEY is not set on this server, so server-side writes are disabled",
+        ));
+    }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("")
+        .as_bytes();
+    // Compares every byte whatever the first mismatch, so timing does not leak the key.
+    let same = given.len() == key.len()
+        && given.iter().zip(key).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if !same {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            code::UNAUTHORIZED,
+            "send Authorization: Bearer <API_KEY>",
+        ));
+    }
+    Ok(())
+}
+
+fn metadata_error(e: &MetadataError) -> Response {
+    let (status, code) = match e {
+        MetadataError::Conflict(_) => (StatusCode::CONFLICT, code::METADATA_CONFLICT),
+        MetadataError::Lock(_) => (StatusCode::LOCKED, code::METADATA_LOCK),
+        MetadataError::Invalid(_) => (StatusCode::BAD_REQUEST, code::METADATA_INVALID),
+        MetadataError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL),
+    };
+    http_error(status, code, e.to_string())
+}
+
+fn path_channel(kind: &str, name: &str) -> Result<ChannelKey, ApiError> {
+    channel(
+        Some(name).filter(|s| !s.is_empty()),
+        Some(kind).filter(|s| !s.is_empty()),
+    )
+    .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, code::METADATA_INVALID, m))
+}
+
+fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            code::BAD_JSON,
+            format!("body is not JSON: {e}"),
+        )
+    })
+}
+
+pub async fn get_metadata(
+    State(app): State<AppState>,
+    Path((kind, name)): Path<(String, String)>,
+) -> Response {
+    let channel = match path_channel(&kind, &name) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    match app.engine.metadata(&channel).await {
+        Ok(m) => Json(MetadataResponse::new(
+            &channel,
+            &m,
+            activenow_engine::clock::now_ms(),
+        ))
+        .into_response(),
+        Err(e) => metadata_error(&e),
+    }
+}
+
+async fn write(
+    app: AppState,
+    kind: String,
+    name: String,
+    headers: HeaderMap,
+    body: Bytes,
+    op: MetadataOp,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers) {
+        return r.into_response();
+    }
+    let channel = match path_channel(&kind, &name) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    let body = match json_body(&body) {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    let actor = match body.get("actorUserId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(a)) if !a.is_empty() => Some(a.clone()),
+        Some(_) => {
+            return http_error(
+                StatusCode::BAD_REQUEST,
+                code::METADATA_INVALID,
+                "actorUserId must be a non-empty string",
+            )
+        }
+    };
+    let write: MetadataWrite = match write_request(op, &body, actor) {
+        Ok(w) => w,
+        Err(m) => return http_error(StatusCode::BAD_REQUEST, code::METADATA_INVALID, m),
+    };
+    match write_and_publish(&app, &channel, &write).await {
+        Ok(change) => Json(MetadataResponse::new(
+            &channel,
+            &change.metadata,
+            change.ts_ms,
+        ))
+        .into_response(),
+        Err(e) => metadata_error(&e),
+    }
+}
+
+pub async fn set_metadata(
+    State(app): State<AppState>,
+    Path((kind, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    write(app, kind, name, headers, body, MetadataOp::Set).await
+}
+
+pub async fn update_metadata(
+    State(app): State<AppState>,
+    Path((kind, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    write(app, kind, name, headers, body, MetadataOp::Update).await
+}
+
+pub async fn remove_metadata(
+    State(app): State<AppState>,
+    Path((kind, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    write(app, kind, name, headers, body, MetadataOp::Remove).await
+}
+
+fn lock_name(name: &str) -> Result<(), ApiError> {
+    valid_name(name).map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, code::LOCK_INVALID, m))
+}
+
+fn owner_of(app: &AppState, owner: Option<&str>) -> Result<String, ApiError> {
+    match owner {
+        Some(o)
+            if !o.is_empty()
+                && o.len() <= app.settings.max_session_id_bytes
+                && !o.chars().any(char::is_control) =>
+        {
+            Ok(o.to_owned())
+        }
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            code::LOCK_INVALID,
+            format!(
+                "owner must be 1-{} bytes without control characters",
+                app.settings.max_session_id_bytes
+            ),
+        )),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    http_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        code::INTERNAL,
+        format!("{e}; retry"),
+    )
+}
+
+/// `POST /v1/locks/{name} {owner, ttl_ms}`: 200 when taken (or extended by its holder),
+/// 409 when someone else holds it.
+pub async fn acquire_lock(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers).and_then(|()| lock_name(&name)) {
+        return r.into_response();
+    }
+    let body = match json_body(&body) {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    let owner = match owner_of(&app, body.get("owner").and_then(Value::as_str)) {
+        Ok(o) => o,
+        Err(r) => return r.into_response(),
+    };
+    let requested = body.get("ttl_ms").or_else(|| body.get("ttlMs"));
+    let ttl_ms = match ttl(requested, app.settings.lock_max_ttl_ms) {
+        Ok(t) => t,
+        Err(m) => return http_error(StatusCode::BAD_REQUEST, code::LOCK_INVALID, m),
+    };
+    match app.engine.acquire_lock(&name, &owner, ttl_ms).await {
+        Ok(LockAcquire::Acquired { ttl_ms }) => {
+            Json(json!({"name": name, "owner": owner, "ttl_ms": ttl_ms})).into_response()
+        }
+        Ok(LockAcquire::Held(h)) => (
+            StatusCode::CONFLICT,
+            Json(json!({
+                "error": code::LOCK_HELD,
+                "message": format!("lock \"{name}\" is held by another owner"),
+                "owner": h.owner,
+                "ttl_ms": h.ttl_ms,
+            })),
+        )
+            .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// `DELETE /v1/locks/{name}?owner=`: 200 released, 404 not held, 409 held by another owner.
+pub async fn release_lock(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers).and_then(|()| lock_name(&name)) {
+        return r.into_response();
+    }
+    let owner = match owner_of(&app, query.get("owner").map(String::as_str)) {
+        Ok(o) => o,
+        Err(r) => return r.into_response(),
+    };
+    match app.engine.release_lock(&name, &owner).await {
+        Ok(LockRelease::Released) => Json(json!({"name": name, "released": true})).into_response(),
+        Ok(LockRelease::NotHeld) => http_error(
+            StatusCode::NOT_FOUND,
+            code::LOCK_NOT_HELD,
+            format!("lock \"{name}\" is not held"),
+        ),
+        Ok(LockRelease::HeldByOther(_)) => http_error(
+            StatusCode::CONFLICT,
+            code::LOCK_NOT_OWNER,
+            format!("lock \"{name}\" is held by another owner"),
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /v1/locks/{name}`: the holder and remaining TTL, 404 when free.
+pub async fn lock_holder(State(app): State<AppState>, Path(name): Path<String>) -> Response {
+    if let Err(r) = lock_name(&name) {
+        return r.into_response();
+    }
+    match app.engine.lock_holder(&name).await {
+        Ok(Some(h)) => {
+            Json(json!({"name": name, "owner": h.owner, "ttl_ms": h.ttl_ms})).into_response()
+        }
+        Ok(None) => http_error(
+            StatusCode::NOT_FOUND,
+            code::LOCK_NOT_HELD,
+            format!("lock \"{name}\" is not held"),
+        ),
+        Err(e) => internal(e),
+    }
+}

@@ -1,0 +1,179 @@
+//! Channel metadata requests: parsing (shared by the Socket.IO events and the HTTP API), the
+//! write-then-broadcast step, and the `metadata:*` event handlers.
+
+use activenow_engine::{
+    ChannelKey, MetadataChange, MetadataError, MetadataItem, MetadataOp, MetadataWrite, Room,
+};
+use serde_json::{json, Map, Value};
+
+use super::codec::{ack_error, metadata_event, MetadataResponse};
+use super::{coerce_int, Session};
+use crate::app::AppState;
+use crate::close::code;
+
+/// Validates a channel name (a room name: the change event goes to the room of that name)
+/// and type (the same rules).
+pub(super) fn channel(name: Option<&str>, kind: Option<&str>) -> Result<ChannelKey, String> {
+    let (Some(name), Some(kind)) = (name, kind) else {
+        return Err("channelName and channelType must be non-empty strings".into());
+    };
+    Room::parse(name).map_err(|e| format!("channelName: {e}"))?;
+    Room::parse(kind).map_err(|e| format!("channelType: {e}"))?;
+    Ok(ChannelKey {
+        channel_type: kind.to_owned(),
+        channel_name: name.to_owned(),
+    })
+}
+
+fn options_flag(options: &Map<String, Value>, name: &str) -> Result<bool, String> {
+    match options.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(format!("options.{name} must be a boolean")),
+    }
+}
+
+/// `{data?: [{key, value?, revision?}], options?: {majorRevision?, lockName?, addTimestamp?,
+/// addUserId?}}` into a write by `actor`.
+pub(super) fn write_request(
+    op: MetadataOp,
+    body: &Value,
+    actor: Option<String>,
+) -> Result<MetadataWrite, String> {
+    let mut items = Vec::new();
+    match body.get("data") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(data)) => {
+            for raw in data {
+                let Some(key) = raw.get("key").and_then(Value::as_str) else {
+                    return Err("every data item needs a string key".into());
+                };
+                let value = match raw.get("value") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(v)) => Some(v.clone()),
+                    Some(_) => return Err(format!("value of \"{key}\" must be a string")),
+                };
+                let revision = match raw.get("revision") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => Some(
+                        coerce_int(v)
+                            .ok_or_else(|| format!("revision of \"{key}\" must be an integer"))?,
+                    ),
+                };
+                items.push(MetadataItem {
+                    key: key.to_owned(),
+                    value,
+                    revision,
+                });
+            }
+        }
+        Some(_) => return Err("data must be an array of items".into()),
+    }
+    let empty = Map::new();
+    let options = match body.get("options") {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err("options must be an object".into()),
+    };
+    let major_revision = match options.get("majorRevision") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(coerce_int(v).ok_or("options.majorRevision must be an integer")?),
+    };
+    let lock_name = match options.get("lockName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(l)) => Some(l.clone()),
+        Some(_) => return Err("options.lockName must be a string".into()),
+    };
+    Ok(MetadataWrite {
+        op,
+        items,
+        major_revision,
+        lock_name,
+        add_timestamp: options_flag(options, "addTimestamp")?,
+        add_user_id: options_flag(options, "addUserId")?,
+        actor,
+    })
+}
+
+/// Writes, then broadcasts the change as `metadata:event` to the channel's room on every
+/// node (through the engine's broker).
+pub(super) async fn write_and_publish(
+    app: &AppState,
+    channel: &ChannelKey,
+    write: &MetadataWrite,
+) -> Result<MetadataChange, MetadataError> {
+    let limits = app.settings.metadata_limits();
+    let change = app.engine.write_metadata(channel, write, &limits).await?;
+    if change.changed {
+        // Validated by `channel()`.
+        if let Ok(room) = Room::parse(&channel.channel_name) {
+            let event = metadata_event(channel, write.op, &change, write.actor.as_deref());
+            if let Err(e) = app.engine.publish(&room, event, None).await {
+                tracing::warn!(error = %e, "publishing a metadata change failed");
+            }
+        }
+    }
+    Ok(change)
+}
+
+fn error_ack(e: &MetadataError) -> Value {
+    ack_error(e.code().or(Some(code::INTERNAL)), &e.to_string())
+}
+
+fn success(channel: &ChannelKey, change: &MetadataChange) -> Value {
+    let mut reply = json!(MetadataResponse::new(
+        channel,
+        &change.metadata,
+        change.ts_ms
+    ));
+    reply["ok"] = json!(true);
+    reply
+}
+
+fn channel_of(data: &Value) -> Result<ChannelKey, Value> {
+    channel(
+        data.get("channelName")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty()),
+        data.get("channelType")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty()),
+    )
+    .map_err(|m| ack_error(Some(code::METADATA_INVALID), &m))
+}
+
+/// `metadata:setChannel|updateChannel|removeChannel`; the actor is the joined userId.
+pub(super) async fn write(session: &Session, data: Value, op: MetadataOp) -> Value {
+    let channel = match channel_of(&data) {
+        Ok(c) => c,
+        Err(reply) => return reply,
+    };
+    let write = match write_request(op, &data, session.user().await) {
+        Ok(w) => w,
+        Err(m) => return ack_error(Some(code::METADATA_INVALID), &m),
+    };
+    match write_and_publish(&session.app, &channel, &write).await {
+        Ok(change) => success(&channel, &change),
+        Err(e) => error_ack(&e),
+    }
+}
+
+/// `metadata:getChannel {channelName, channelType}`.
+pub(super) async fn get(session: &Session, data: Value) -> Value {
+    let channel = match channel_of(&data) {
+        Ok(c) => c,
+        Err(reply) => return reply,
+    };
+    match session.app.engine.metadata(&channel).await {
+        Ok(metadata) => {
+            let change = MetadataChange {
+                metadata,
+                items: Vec::new(),
+                changed: false,
+                ts_ms: activenow_engine::clock::now_ms(),
+            };
+            success(&channel, &change)
+        }
+        Err(e) => error_ack(&e),
+    }
+}

@@ -1,0 +1,39 @@
+//! Checks every WebSocket endpoint makes before it upgrades: the Origin allowlist and this
+//! node's connection limit.
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use crate::app::AppState;
+use crate::error::http_error;
+
+/// 403 when `ALLOWED_ORIGINS` is set and the request's Origin is not on it (or missing).
+pub fn refuse_origin(app: &AppState, headers: &HeaderMap) -> Option<Response> {
+    if app.origins.allows(headers) {
+        return None;
+    }
+    app.metrics.upgrades_refused.inc();
+    Some(http_error(
+        StatusCode::FORBIDDEN,
+        "origin_not_allowed",
+        "Origin is not in ALLOWED_ORIGINS",
+    ))
+}
+
+/// 503 when this node already holds `MAX_CONNECTIONS` sockets.
+pub fn refuse_capacity(app: &AppState) -> Option<Response> {
+    if app.engine.local_connections() < app.settings.max_connections {
+        return None;
+    }
+    app.metrics.upgrades_refused.inc();
+    Some(http_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too_many_connections",
+        "MAX_CONNECTIONS reached; try another node",
+    ))
+}
+
+/// Both checks, in that order.
+pub fn refuse_upgrade(app: &AppState, headers: &HeaderMap) -> Option<Response> {
+    refuse_origin(app, headers).or_else(|| refuse_capacity(app))
+}

@@ -1,0 +1,218 @@
+// Test harness: starts the real activenow binary on a free port and gives real
+// socket.io-client / ws clients. Nothing sleeps to wait for an event: every wait is for a
+// message, with a timeout.
+'use strict';
+
+const { spawn } = require('node:child_process');
+const net = require('node:net');
+const path = require('node:path');
+const { io } = require('socket.io-client');
+const WebSocket = require('ws');
+
+const BIN = process.env.ACTIVENOW_BIN || path.resolve(__dirname, '../../target/debug/activenow');
+const WAIT_MS = 10_000;
+const API_KEY = 'test-key';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function withTimeout(promise, what, ms = WAIT_MS) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Starts the server; resolves once it logs that it listens. */
+async function startServer(env = {}) {
+  const port = await freePort();
+  const child = spawn(BIN, ['serve'], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      BIND: '127.0.0.1',
+      API_KEY,
+      MAX_MESSAGES_PER_SECOND: '10000',
+      RUST_LOG: 'warn,activenow=info',
+      LOG_FORMAT: 'text',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const ready = new Promise((resolve, reject) => {
+    const onData = (chunk) => {
+      output += chunk.toString();
+      if (output.includes('activenow listening')) resolve();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
+  });
+  await withTimeout(ready, 'the server to listen');
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    port,
+    pid: child.pid,
+    base,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await withTimeout(exited, 'the server to exit');
+    },
+  };
+}
+
+/**
+ * A connected socket.io-client socket whose presence/metadata events are recorded, so a
+ * test can await one that may already have arrived.
+ */
+async function connect(server, opts = {}) {
+  const socket = io(server.base, {
+    transports: ['websocket'],
+    forceNew: true,
+    reconnection: false,
+    ...opts,
+  });
+  socket.log = [];
+  socket.waiters = [];
+  socket.onAny((event, payload) => {
+    const entry = { event, payload, taken: false };
+    socket.log.push(entry);
+    for (const w of [...socket.waiters]) {
+      if (!entry.taken && w.event === event && w.match(payload)) {
+        entry.taken = true;
+        socket.waiters.splice(socket.waiters.indexOf(w), 1);
+        w.resolve(payload);
+      }
+    }
+  });
+  await withTimeout(
+    new Promise((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('connect_error', reject);
+    }),
+    'connect',
+  );
+  return socket;
+}
+
+/** The next not-yet-taken `event` matching `match`, past or future. */
+function next(socket, event, match = () => true, ms = WAIT_MS) {
+  const found = socket.log.find((e) => !e.taken && e.event === event && match(e.payload));
+  if (found) {
+    found.taken = true;
+    return Promise.resolve(found.payload);
+  }
+  const p = new Promise((resolve) => socket.waiters.push({ event, match, resolve }));
+  return withTimeout(p, `${event} matching ${match.toString()} (log: ${JSON.stringify(socket.log.map((e) => e.payload))})`, ms);
+}
+
+/** Emits and awaits the ack. */
+function ask(socket, event, payload) {
+  const args = payload === undefined ? [] : [payload];
+  return withTimeout(
+    socket.timeout(WAIT_MS + 1000).emitWithAck(event, ...args),
+    `ack of ${event} ${JSON.stringify(payload)} on ${socket.id}`,
+  );
+}
+
+/** Events of `event` not yet taken (for "nothing else arrived" checks after a barrier). */
+function pending(socket, event) {
+  return socket.log.filter((e) => !e.taken && e.event === event).map((e) => e.payload);
+}
+
+async function close(...sockets) {
+  await Promise.all(
+    sockets.map(
+      (s) =>
+        new Promise((resolve) => {
+          if (!s.connected) return resolve();
+          s.once('disconnect', () => resolve());
+          s.disconnect();
+        }),
+    ),
+  );
+}
+
+/** An ActiveNow room WebSocket (/v1/ws) with a message log like `connect`'s. */
+async function wsConnect(server, room, sid) {
+  const url = `ws://127.0.0.1:${server.port}/v1/ws?room=${encodeURIComponent(room)}&socket_session_id=${encodeURIComponent(sid)}`;
+  const ws = new WebSocket(url);
+  ws.log = [];
+  ws.waiters = [];
+  ws.on('message', (data) => {
+    const msg = JSON.parse(data.toString());
+    const entry = { msg, taken: false };
+    ws.log.push(entry);
+    for (const w of [...ws.waiters]) {
+      if (!entry.taken && w.match(msg)) {
+        entry.taken = true;
+        ws.waiters.splice(ws.waiters.indexOf(w), 1);
+        w.resolve(msg);
+      }
+    }
+  });
+  await withTimeout(new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  }), 'ws open');
+  return ws;
+}
+
+function wsNext(ws, match, ms = WAIT_MS) {
+  const found = ws.log.find((e) => !e.taken && match(e.msg));
+  if (found) {
+    found.taken = true;
+    return Promise.resolve(found.msg);
+  }
+  return withTimeout(new Promise((resolve) => ws.waiters.push({ match, resolve })), 'ws message', ms);
+}
+
+async function http(server, method, path, body, { key = API_KEY } = {}) {
+  const headers = {};
+  if (key) headers.authorization = `Bearer ${key}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await withTimeout(
+    fetch(`${server.base}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }),
+    `${method} ${path}`,
+  );
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+let counter = 0;
+function unique(tag) {
+  counter += 1;
+  return `${tag}-${process.pid}-${counter}`;
+}
+
+module.exports = {
+  API_KEY,
+  WAIT_MS,
+  ask,
+  close,
+  connect,
+  http,
+  next,
+  pending,
+  startServer,
+  unique,
+  withTimeout,
+  wsConnect,
+  wsNext,
+};
