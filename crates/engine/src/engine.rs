@@ -617,6 +617,20 @@ impl Connection {
         renderer: Arc<dyn Renderer>,
         limit: Option<u64>,
     ) -> Result<PresenceEvent, EngineError> {
+        // Boxed, like the other rare calls below: an async fn's state is as large as the
+        // largest future it awaits, and a socket task keeps its state for its whole life.
+        // A join's state (store, broker, hub) would otherwise cost every idle socket ~1 KiB.
+        Box::pin(self.join_inner(room, identity, state, renderer, limit)).await
+    }
+
+    async fn join_inner(
+        &self,
+        room: Room,
+        identity: Identity,
+        state: State,
+        renderer: Arc<dyn Renderer>,
+        limit: Option<u64>,
+    ) -> Result<PresenceEvent, EngineError> {
         let engine = &self.engine;
         let mut ms = self.conn.memberships.lock().await;
         if let Some(i) = ms.iter().position(|m| m.room == room) {
@@ -652,6 +666,10 @@ impl Connection {
 
     /// Leaves `room`; false when this connection was not in it.
     pub async fn leave(&self, room: &Room) -> Result<bool, EngineError> {
+        Box::pin(self.leave_inner(room)).await
+    }
+
+    async fn leave_inner(&self, room: &Room) -> Result<bool, EngineError> {
         let mut ms = self.conn.memberships.lock().await;
         let Some(i) = ms.iter().position(|m| &m.room == room) else {
             return Ok(false);
@@ -678,6 +696,12 @@ impl Connection {
         if !self.conn.expired.load(Ordering::Relaxed) {
             return Ok(());
         }
+        // Rare, so boxed: the heartbeat future every socket awaits stays small.
+        Box::pin(self.rejoin_expired()).await
+    }
+
+    async fn rejoin_expired(&self) -> Result<(), EngineError> {
+        let engine = &self.engine;
         let mut ms = self.conn.memberships.lock().await;
         if !self.conn.expired.swap(false, Ordering::Relaxed) {
             return Ok(());
@@ -700,6 +724,10 @@ impl Connection {
 
     /// Merges `patch` into this connection's state in `room` and broadcasts the update.
     pub async fn update(&self, room: &Room, patch: &State) -> Result<PresenceEvent, EngineError> {
+        Box::pin(self.update_inner(room, patch)).await
+    }
+
+    async fn update_inner(&self, room: &Room, patch: &State) -> Result<PresenceEvent, EngineError> {
         let engine = &self.engine;
         let mut ms = self.conn.memberships.lock().await;
         let Some(m) = ms.iter_mut().find(|m| &m.room == room && m.active) else {
@@ -726,6 +754,10 @@ impl Connection {
     /// Re-keys every membership of this connection to `identity` (seed 0's `updateSid`):
     /// the old identity leaves (if this was its last connection) and the new one joins.
     pub async fn rekey(&self, identity: Identity) -> Result<(), EngineError> {
+        Box::pin(self.rekey_inner(identity)).await
+    }
+
+    async fn rekey_inner(&self, identity: Identity) -> Result<(), EngineError> {
         let engine = &self.engine;
         let mut ms = self.conn.memberships.lock().await;
         for m in ms.iter_mut().filter(|m| m.identity != identity) {
@@ -745,7 +777,7 @@ impl Connection {
     /// Leaves every room and unregisters the connection.
     pub async fn disconnect(mut self) {
         self.disconnected = true;
-        cleanup(self.engine.clone(), self.conn.clone()).await;
+        Box::pin(cleanup(self.engine.clone(), self.conn.clone())).await;
     }
 }
 

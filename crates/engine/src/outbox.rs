@@ -110,6 +110,13 @@ impl Outbox {
         if version <= state.told.0 || matches!(state.count, Some((v, _, _)) if v >= version) {
             return;
         }
+        if count == state.told.1 {
+            // The client already shows this count: nothing to write, no wake-up (most room
+            // events, updates and second tabs, leave the count as it was).
+            state.told = (version, count);
+            state.count = None;
+            return;
+        }
         state.count = Some((version, count, frame));
         drop(state);
         self.inner.notify.notify_one();
@@ -144,7 +151,9 @@ impl Outbox {
         }
     }
 
-    fn try_next(&self) -> Option<Outgoing> {
+    /// What is ready to write now, without waiting: lets a socket task write every queued
+    /// frame with one flush. Only the task that calls [`Outbox::next`] may call it.
+    pub fn try_next(&self) -> Option<Outgoing> {
         let mut state = self.state();
         if state.closing == Some(CloseCause::SlowConsumer) {
             return Some(Outgoing::Close(CloseCause::SlowConsumer));

@@ -134,9 +134,31 @@ async fn backend(settings: &Settings) -> anyhow::Result<Backend> {
     })
 }
 
+/// Raises this process's soft limit on open files to its hard limit: every socket is a file
+/// descriptor, and the usual soft limit (1024) would cap the node at about a thousand
+/// sockets. Returns `(effective soft limit, hard limit)`.
+fn raise_fd_limit() -> std::io::Result<(u64, u64)> {
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+    let soft = rlimit::increase_nofile_limit(hard)?;
+    Ok((soft, hard))
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     // A configured key that cannot be used is a startup error, not a silently closed door.
     channels::Verifier::from_settings(&settings)?;
+    match raise_fd_limit() {
+        Ok((soft, hard)) => {
+            tracing::info!(limit = soft, hard, "open file limit (each socket uses one)");
+            if soft < settings.max_connections {
+                tracing::warn!(
+                    limit = soft,
+                    max_connections = settings.max_connections,
+                    "the open file limit is below MAX_CONNECTIONS: raise `ulimit -n` (nofile) to serve that many sockets"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the open file limit"),
+    }
     let addr = format!("{}:{}", settings.bind, settings.port);
     let listener = TcpListener::bind(&addr)
         .await

@@ -13,6 +13,7 @@ use activenow_engine::outbox::CloseCause;
 use activenow_engine::{Outbox, Outgoing};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use bytes::Bytes;
+use futures_util::SinkExt;
 
 use crate::app::AppState;
 use crate::close::{self, code};
@@ -67,6 +68,39 @@ fn too_big(e: axum::Error) -> bool {
     )
 }
 
+/// Most frames written with one flush: a socket with a long queue still yields to the others.
+const MAX_BATCH: usize = 64;
+
+/// Writes `first` and whatever else is already queued, then flushes once: under load a
+/// socket's queued broadcasts leave in one write instead of one system call each. Returns the
+/// close the engine asked for, if any; `Err` when the socket is gone.
+async fn write_queued(
+    socket: &mut WebSocket,
+    outbox: &Outbox,
+    first: Outgoing,
+) -> Result<Option<CloseCause>, axum::Error> {
+    let mut next = Some(first);
+    let mut written = 0;
+    let mut close = None;
+    while let Some(out) = next.take() {
+        match out {
+            Outgoing::Frame(frame) => {
+                let text = Utf8Bytes::try_from(frame).map_err(axum::Error::new)?;
+                socket.feed(Message::Text(text)).await?;
+                written += 1;
+                if written < MAX_BATCH {
+                    next = outbox.try_next();
+                }
+            }
+            Outgoing::Close(cause) => close = Some(cause),
+        }
+    }
+    if written > 0 {
+        socket.flush().await?;
+    }
+    Ok(close)
+}
+
 /// Keep-alive of one socket.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KeepAlive {
@@ -109,27 +143,28 @@ pub async fn drive_with(
     let far = Duration::from_secs(86_400 * 365);
     let silence = tokio::time::sleep(idle.unwrap_or(far));
     tokio::pin!(silence);
+    // Created once: registering with the shared token on every turn of the loop would take
+    // its lock once per message on every socket.
+    let shutdown = app.shutdown.cancelled();
+    tokio::pin!(shutdown);
     loop {
         tokio::select! {
             biased;
-            _ = app.shutdown.cancelled() => {
+            _ = &mut shutdown => {
                 send_close(socket, close::RESTART, "server restart").await;
                 return;
             }
-            out = outbox.next() => match out {
-                Outgoing::Frame(frame) => {
-                    if send_frame(socket, frame).await.is_err() {
-                        return;
-                    }
-                }
-                Outgoing::Close(CloseCause::SlowConsumer) => {
+            out = outbox.next() => match write_queued(socket, outbox, out).await {
+                Ok(None) => {}
+                Ok(Some(CloseCause::SlowConsumer)) => {
                     send_close(socket, close::POLICY, "slow consumer").await;
                     return;
                 }
-                Outgoing::Close(CloseCause::Finished) => {
+                Ok(Some(CloseCause::Finished)) => {
                     send_close(socket, close::NORMAL, "done").await;
                     return;
                 }
+                Err(_) => return,
             },
             msg = socket.recv() => {
                 if let Some(idle) = idle {

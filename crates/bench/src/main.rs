@@ -1,0 +1,42 @@
+//! # activenow-bench
+//!
+//! Drives a running ActiveNow server over real loopback sockets and compares every figure
+//! with the *floor*: a bare WebSocket broadcast server built from the same stack (axum,
+//! tungstenite, the same buffer sizes) with no presence logic, measured in the same run.
+//!
+//! # Layout
+//! - [`cli`]: the command line (scenarios and their parameters).
+//! - [`conn`]: client sockets bound to 127.0.0.x source addresses; the fd limit.
+//! - [`http`]: a minimal keep-alive HTTP/1.1 client (updates, `/metrics`).
+//! - [`target`]: the server under test: launched or given, its RSS and counters.
+//! - [`scenario`]: the client side of `idle`, `heartbeat`, `churn` and `fanout`.
+//! - [`workers`]: splitting a scenario over several generator processes.
+//! - [`run`]: one measured run per target; medians; ratios to the floor.
+//! - [`report`]: latency percentiles, the table and the JSON file.
+//! - [`floor`]: the floor server (`activenow-bench floor-server`).
+
+mod cli;
+mod conn;
+mod floor;
+mod http;
+mod report;
+mod run;
+mod scenario;
+mod target;
+mod workers;
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        cli::Command::FloorServer(args) => rt.block_on(floor::serve(args)),
+        cli::Command::Idle(args) => rt.block_on(run::main(scenario::Kind::Idle, args)),
+        cli::Command::Heartbeat(args) => rt.block_on(run::main(scenario::Kind::Heartbeat, args)),
+        cli::Command::Churn(args) => rt.block_on(run::main(scenario::Kind::Churn, args)),
+        cli::Command::Fanout(args) => rt.block_on(run::main(scenario::Kind::Fanout, args)),
+    }
+}

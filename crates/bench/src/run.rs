@@ -1,0 +1,261 @@
+//! A scenario from start to table: for each run, a fresh activenow process and a fresh floor
+//! process (alternating, so drifting background load hits both alike), the same clients
+//! against each, server counters and RSS read around the measured window.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::cli::RunArgs;
+use crate::conn;
+use crate::http;
+use crate::report::{self, percentile_ms, Figure};
+use crate::scenario::{self, Kind, Partial, Share};
+use crate::target::{self, Target};
+use crate::workers;
+
+pub async fn main(kind: Kind, args: RunArgs) -> anyhow::Result<()> {
+    let fd_limit = conn::raise_fd_limit();
+    if let Some((index, count)) = args.worker()? {
+        return workers::work(kind, &args, index, count).await;
+    }
+    let generators = workers::needed(kind, &args);
+    eprintln!(
+        "activenow-bench {}: fd limit {fd_limit}, {generators} generator process(es)",
+        kind.name()
+    );
+    let mut names = vec![match &args.target.server {
+        Some(_) => "activenow".to_owned(),
+        None => format!("server {}", args.target.url),
+    }];
+    if !args.target.no_floor {
+        names.push("floor".into());
+    }
+    let mut results: Vec<(String, Vec<Vec<Figure>>)> =
+        names.iter().map(|n| (n.clone(), Vec::new())).collect();
+    for run in 0..args.target.runs.max(1) {
+        for (name, runs) in &mut results {
+            let target = if name == "floor" {
+                target::launch_floor(&args).await?
+            } else if let Some(bin) = &args.target.server {
+                target::launch_activenow(bin, &args).await?
+            } else {
+                target::running(&args)?
+            };
+            let figures = one(kind, &args, &target, generators).await?;
+            eprintln!(
+                "run {}/{} {name}: {}",
+                run + 1,
+                args.target.runs,
+                figures
+                    .iter()
+                    .map(|f| format!("{}={:.3}", f.key, f.value))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            runs.push(figures);
+            drop(target);
+            // Let the kernel finish closing the last run's sockets.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+    report::summarize(kind, &args, generators, &results)
+}
+
+/// CPU seconds a process has used (user + system).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // Linux reports in USER_HZ, 100 per second on every common configuration.
+    Some(ticks / 100.0)
+}
+
+struct Window {
+    before: BTreeMap<String, f64>,
+    after: BTreeMap<String, f64>,
+    secs: f64,
+    cpu_secs: f64,
+    rss_base_kib: Option<u64>,
+    rss_kib: Option<u64>,
+}
+
+impl Window {
+    fn rate(&self, counter: &str) -> f64 {
+        let d = self.after.get(counter).copied().unwrap_or(0.0)
+            - self.before.get(counter).copied().unwrap_or(0.0);
+        d / self.secs
+    }
+}
+
+async fn one(
+    kind: Kind,
+    args: &RunArgs,
+    target: &Target,
+    generators: usize,
+) -> anyhow::Result<Vec<Figure>> {
+    let server = target.addr;
+    let rss_base_kib = target.pid.and_then(|p| target::rss_kib(p).ok());
+    let load = &args.load;
+    let measuring = if generators == 1 {
+        let running = scenario::setup(kind, load, server, Share { index: 0, count: 1 }).await?;
+        tokio::spawn(async move { Ok::<Partial, anyhow::Error>(running.measure().await) })
+    } else {
+        let gens = workers::spawn(generators, server).await?;
+        tokio::spawn(gens.measure())
+    };
+    tokio::time::sleep(Duration::from_secs(load.warmup)).await;
+    let before = http::metrics(server).await.unwrap_or_default();
+    let cpu0 = target.pid.and_then(cpu_secs);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(load.duration)).await;
+    let after = http::metrics(server).await.unwrap_or_default();
+    let cpu1 = target.pid.and_then(cpu_secs);
+    let secs = started.elapsed().as_secs_f64();
+    let rss_kib = target.pid.and_then(|p| target::rss_kib(p).ok());
+    let mut partial = measuring.await??;
+    let w = Window {
+        before,
+        after,
+        secs,
+        cpu_secs: match (cpu0, cpu1) {
+            (Some(a), Some(b)) => b - a,
+            _ => f64::NAN,
+        },
+        rss_base_kib,
+        rss_kib,
+    };
+    Ok(figures(kind, args, &w, &mut partial))
+}
+
+fn figures(kind: Kind, args: &RunArgs, w: &Window, p: &mut Partial) -> Vec<Figure> {
+    let d = args.load.duration.max(1) as f64;
+    let connected = p.get("connected") as f64;
+    let cores = w.cpu_secs / w.secs;
+    p.latencies_us.sort_unstable();
+    let lat = |q| percentile_ms(&p.latencies_us, q);
+    let mut out = vec![Figure::higher("sockets", "sockets connected", connected)];
+    match kind {
+        Kind::Idle => {
+            let per_socket = match (w.rss_base_kib, w.rss_kib) {
+                (Some(b), Some(a)) if connected > 0.0 => (a as f64 - b as f64) / connected,
+                _ => f64::NAN,
+            };
+            out.push(Figure::lower(
+                "server_rss_mib",
+                "server RSS (MiB)",
+                w.rss_kib.map_or(f64::NAN, |r| r as f64 / 1024.0),
+            ));
+            out.push(
+                Figure::lower(
+                    "rss_per_socket_kib",
+                    "RSS per idle socket (KiB)",
+                    per_socket,
+                )
+                .target("<= 10"),
+            );
+            out.push(Figure::higher(
+                "heartbeats_per_s",
+                "heartbeats/s (server)",
+                w.rate("activenow_heartbeats_total"),
+            ));
+        }
+        Kind::Heartbeat => {
+            let accepted = w.rate("activenow_heartbeats_total");
+            out.push(Figure::higher(
+                "offered_per_s",
+                "heartbeats/s sent",
+                p.get("hb_sent") as f64 / d,
+            ));
+            out.push(
+                Figure::higher("accepted_per_s", "heartbeats/s accepted", accepted)
+                    .target(">= 200,000"),
+            );
+            out.push(Figure::higher(
+                "accepted_per_cpu_s",
+                "heartbeats per server CPU-second",
+                accepted / cores,
+            ));
+        }
+        Kind::Churn => {
+            out.push(Figure::higher(
+                "joins_per_s",
+                "joins/s",
+                p.get("joins") as f64 / d,
+            ));
+            out.push(Figure::higher(
+                "leaves_per_s",
+                "leaves/s",
+                p.get("leaves") as f64 / d,
+            ));
+            out.push(Figure::lower(
+                "join_event_p50_ms",
+                "join-to-event p50 (ms)",
+                lat(0.5),
+            ));
+            out.push(
+                Figure::lower("join_event_p99_ms", "join-to-event p99 (ms)", lat(0.99))
+                    .target("<= 10"),
+            );
+            out.push(Figure::lower(
+                "join_event_p999_ms",
+                "join-to-event p999 (ms)",
+                lat(0.999),
+            ));
+            out.push(Figure::lower(
+                "errors",
+                "failed sessions",
+                p.get("errors") as f64,
+            ));
+        }
+        Kind::Fanout => {
+            let updates = p.get("updates") as f64;
+            let deliveries = p.get("deliveries") as f64;
+            out.push(Figure::higher(
+                "updates_per_s",
+                "updates/s sent",
+                updates / d,
+            ));
+            out.push(
+                Figure::higher("deliveries_per_s", "deliveries/s", deliveries / d)
+                    .target(">= 1,000,000"),
+            );
+            out.push(Figure::higher(
+                "delivered_pct",
+                "delivered (% of updates x members)",
+                100.0 * deliveries / (updates * connected).max(1.0),
+            ));
+            out.push(Figure::lower(
+                "delivery_p50_ms",
+                "delivery latency p50 (ms)",
+                lat(0.5),
+            ));
+            out.push(Figure::lower(
+                "delivery_p99_ms",
+                "delivery latency p99 (ms)",
+                lat(0.99),
+            ));
+            out.push(Figure::lower(
+                "delivery_p999_ms",
+                "delivery latency p999 (ms)",
+                lat(0.999),
+            ));
+            out.push(Figure::higher(
+                "deliveries_per_cpu_s",
+                "deliveries per server CPU-second",
+                deliveries / d / cores,
+            ));
+        }
+    }
+    out.push(Figure::lower(
+        "server_cpu_cores",
+        "server CPU (cores busy)",
+        cores,
+    ));
+    out.push(Figure::lower(
+        "closed_by_server",
+        "sockets closed by the server",
+        p.get("closed_by_server") as f64,
+    ));
+    out
+}
