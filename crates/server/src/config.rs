@@ -115,6 +115,9 @@ settings! {
     socketio_ping_interval_ms: u64 = 25_000, "SOCKETIO_PING_INTERVAL_MS";
     /// Milliseconds to wait for an Engine.IO pong before closing [default: 20000].
     socketio_ping_timeout_ms: u64 = 20_000, "SOCKETIO_PING_TIMEOUT_MS";
+    /// Pending connections the kernel queues for accept (capped by net.core.somaxconn); the
+    /// usual 1024 overflows under connection bursts [default: 4096].
+    listen_backlog: u32 = 4096, "LISTEN_BACKLOG";
     /// Seconds to wait for sockets to close on SIGINT/SIGTERM [default: 10].
     shutdown_grace: u64 = 10, "SHUTDOWN_GRACE";
     /// `text` or `json` logs [default: text].

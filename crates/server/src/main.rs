@@ -143,6 +143,23 @@ fn raise_fd_limit() -> std::io::Result<(u64, u64)> {
     Ok((soft, hard))
 }
 
+/// Binds `BIND:PORT` with a `LISTEN_BACKLOG`-deep accept queue.
+fn listen(settings: &Settings) -> anyhow::Result<TcpListener> {
+    let ip: std::net::IpAddr = settings
+        .bind
+        .parse()
+        .with_context(|| format!("BIND {:?} is not an IP address", settings.bind))?;
+    let addr = std::net::SocketAddr::new(ip, settings.port);
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket.listen(settings.listen_backlog)?)
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     // A configured key that cannot be used is a startup error, not a silently closed door.
     channels::Verifier::from_settings(&settings)?;
@@ -159,10 +176,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
         Err(e) => tracing::warn!(error = %e, "cannot read or raise the open file limit"),
     }
-    let addr = format!("{}:{}", settings.bind, settings.port);
-    let listener = TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = listen(&settings)
+        .with_context(|| format!("cannot listen on {}:{}", settings.bind, settings.port))?;
     let grace = Duration::from_secs(settings.shutdown_grace);
     let backend = backend(&settings).await?;
     let state = AppState::new(settings, backend);
