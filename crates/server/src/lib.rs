@@ -13,7 +13,9 @@
 //! - [`observe`]: health, readiness, Prometheus metrics, CORS.
 //! - [`close`]: every close code and error code.
 //! - [`error`]: HTTP error bodies.
+//! - [`api_key`]: the bearer-key check of server-side endpoints.
 
+pub mod api_key;
 pub mod app;
 pub mod close;
 pub mod config;

@@ -187,13 +187,13 @@ async fn unknown_ids_and_bad_requests() {
         assert!(body["error"].is_string());
     }
     server.stop().await;
-    // No API_KEY configured: every app-side call is refused.
+    // No API_KEY configured: every app-side call is refused (503: the server disabled them).
     let server = spawn(settings()).await;
     let id = generate(&server).await;
     let scan = json!({"session_id": id}).to_string();
     assert_eq!(
         server.post("/v1/qr-login/scan", &[AUTH], &scan).await.0,
-        401
+        503
     );
     server.stop().await;
 }

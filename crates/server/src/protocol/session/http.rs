@@ -82,33 +82,10 @@ fn text_field(v: &Value, field: &str, max: usize) -> Result<Option<String>, Sess
     }
 }
 
-/// Constant-time comparison, so the key cannot be guessed byte by byte from timings.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// `Authorization: Bearer <API_KEY>`; with no API_KEY configured every call is refused.
+/// `Authorization: Bearer <API_KEY>` (see [`crate::api_key`]).
 fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), SessionError> {
-    let key = &app.settings.api_key;
-    if key.is_empty() {
-        return Err(SessionError(
-            StatusCode::UNAUTHORIZED,
-            "API_KEY is not configured on this server".into(),
-        ));
-    }
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if same(given.trim().as_bytes(), key.as_bytes()) {
-        Ok(())
-    } else {
-        Err(SessionError(
-            StatusCode::UNAUTHORIZED,
-            "Invalid API key".into(),
-        ))
-    }
+    crate::api_key::check(&app.settings.api_key, headers)
+        .map_err(|r| SessionError(r.status(), r.message().into()))
 }
 
 async fn new_session(

@@ -9,7 +9,7 @@ use activenow_engine::{
     ChannelKey, LockAcquire, LockRelease, MetadataError, MetadataOp, MetadataWrite,
 };
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -22,34 +22,10 @@ use crate::app::AppState;
 use crate::close::code;
 use crate::error::{http_error, ApiError};
 
-/// Checks `Authorization: Bearer API_KEY`; unset `API_KEY` disables server-side writes.
+/// Checks `Authorization: Bearer API_KEY` (see [`crate::api_key`]).
 fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let key = app.settings.api_key.as_bytes();
-    if key.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            code::API_KEY_NOT_SET,
-            "API_KEY is not set on this server, so server-side writes are disabled",
-        ));
-    }
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("")
-        .as_bytes();
-    // Compares every byte whatever the first mismatch, so timing does not leak the key.
-    let same = given.len() == key.len()
-        && given.iter().zip(key).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if !same {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            code::UNAUTHORIZED,
-            "send Authorization: Bearer <API_KEY>",
-        ));
-    }
-    Ok(())
+    crate::api_key::check(&app.settings.api_key, headers)
+        .map_err(|r| ApiError::new(r.status(), r.code(), r.message()))
 }
 
 fn metadata_error(e: &MetadataError) -> Response {
