@@ -7,6 +7,8 @@
 //!   every key of that room, so they still share a slot).
 //! - global, tag `{g}`: the room index and the node registry.
 //! - per day, tag `{d:<date>}`: the peak and the distinct-visitors HyperLogLog.
+//! - push sessions, tag `{s}`: each session's hash and push list, the index of all sessions
+//!   and the due set, so the expiry claim is one script on one slot.
 
 use activenow_engine::Room;
 
@@ -86,6 +88,41 @@ impl Keys {
 
     pub fn day_visitors(&self, date: &str) -> String {
         format!("{}{{d:{date}}}:hll", self.prefix)
+    }
+}
+
+/// The keys of one push session, in the order the session scripts take them.
+pub(crate) struct SessionKeys {
+    pub hash: String,
+    pub pushes: String,
+    pub index: String,
+    pub due: String,
+}
+
+impl Keys {
+    /// Prefix of every session key; the expiry script appends `h:<id>` / `p:<id>`.
+    pub fn sessions_prefix(&self) -> String {
+        format!("{}{{s}}:", self.prefix)
+    }
+
+    /// ZSET session id -> removal time (expiry + retention), ms.
+    pub fn sessions_index(&self) -> String {
+        format!("{}index", self.sessions_prefix())
+    }
+
+    /// ZSET unfinished session id -> expiry, ms.
+    pub fn sessions_due(&self) -> String {
+        format!("{}due", self.sessions_prefix())
+    }
+
+    pub fn session(&self, id: &str) -> SessionKeys {
+        let p = self.sessions_prefix();
+        SessionKeys {
+            hash: format!("{p}h:{id}"),
+            pushes: format!("{p}p:{id}"),
+            index: self.sessions_index(),
+            due: self.sessions_due(),
+        }
     }
 }
 
