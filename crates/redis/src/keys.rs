@@ -9,6 +9,8 @@
 //! - per day, tag `{d:<date>}`: the peak and the distinct-visitors HyperLogLog.
 //! - push sessions, tag `{s}`: each session's hash and push list, the index of all sessions
 //!   and the due set, so the expiry claim is one script on one slot.
+//! - online-status records, tag `{o}`: each player's hash and the online/offline indexes, so
+//!   a status change moves the record and its index entry in one script.
 
 use activenow_engine::Room;
 
@@ -123,6 +125,23 @@ impl Keys {
             index: self.sessions_index(),
             due: self.sessions_due(),
         }
+    }
+}
+
+impl Keys {
+    /// Prefix of the players' record hashes (`<prefix>{o}:h:<player>`).
+    pub fn online_prefix(&self) -> String {
+        format!("{}{{o}}:h:", self.prefix)
+    }
+
+    /// The record hash, the online index (ZSET, scores 0, id order) and the offline index
+    /// (ZSET player -> removal time), in the order `lua/online.lua` takes them.
+    pub fn online(&self, player: &str) -> Vec<String> {
+        vec![
+            format!("{}{player}", self.online_prefix()),
+            format!("{}{{o}}:online", self.prefix),
+            format!("{}{{o}}:offline", self.prefix),
+        ]
     }
 }
 

@@ -23,6 +23,7 @@
 mod broker;
 mod error;
 mod keys;
+mod online;
 mod presence;
 mod record;
 mod scripts;
@@ -41,6 +42,7 @@ use fred::types::{Builder, InfoKind};
 
 pub use broker::RedisBroker;
 pub use error::RedisError;
+pub use online::RedisOnlineRecords;
 use presence::Listening;
 pub use presence::RedisPresence;
 pub use sessions::RedisSessions;
@@ -143,11 +145,15 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
             keys.clone(),
             scripts.clone(),
         )),
-        // Not in Redis yet: channel metadata, locks and online-status records stay on the
-        // node that holds them (see the README's "Known limits").
+        // Not in Redis yet: channel metadata and locks stay on the node that holds them (see
+        // the README's "Known limits").
         metadata: Arc::new(activenow_engine::memory::MemoryMetadata::default()),
         locks: Arc::new(activenow_engine::memory::MemoryLocks::default()),
-        online: Arc::new(activenow_engine::memory::MemoryOnlineRecords::default()),
+        online: Arc::new(RedisOnlineRecords::new(
+            client.clone(),
+            keys.clone(),
+            scripts.clone(),
+        )),
         sessions: Arc::new(RedisSessions::new(client, keys, scripts)),
     })
 }

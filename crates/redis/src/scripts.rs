@@ -34,6 +34,7 @@ pub(crate) struct Scripts {
     pub session_push: Script,
     pub session_expire: Script,
     pub session_remove: Script,
+    pub online: Script,
 }
 
 impl Scripts {
@@ -52,6 +53,7 @@ impl Scripts {
             session_push: Script::from_lua(session_script!("lua/session_push.lua")),
             session_expire: Script::from_lua(session_script!("lua/session_expire.lua")),
             session_remove: Script::from_lua(include_str!("lua/session_remove.lua")),
+            online: Script::from_lua(include_str!("lua/online.lua")),
         }
     }
 
@@ -70,6 +72,7 @@ impl Scripts {
             &self.session_push,
             &self.session_expire,
             &self.session_remove,
+            &self.online,
         ]
     }
 
