@@ -180,5 +180,14 @@ mod tests {
             hash_tag(&keys.day_peak("2026-11-23")),
             hash_tag(&keys.day_visitors("2026-11-23"))
         );
+        for id in ["s1", "}x", "a{b}c"] {
+            let s = keys.session(id);
+            for other in [&s.pushes, &s.index, &s.due] {
+                assert_eq!(hash_tag(other), hash_tag(&s.hash), "{id}");
+            }
+            let o = keys.online(id);
+            assert!(o.iter().all(|k| hash_tag(k) == "o"), "{id}");
+        }
+        assert_eq!(hash_tag(&keys.session("x").hash), "s");
     }
 }
