@@ -7,6 +7,10 @@
 //!   every key of that room, so they still share a slot).
 //! - global, tag `{g}`: the room index and the node registry.
 //! - per day, tag `{d:<date>}`: the peak and the distinct-visitors HyperLogLog.
+//! - push sessions, tag `{s}`: each session's hash and push list, the index of all sessions
+//!   and the due set, so the expiry claim is one script on one slot.
+//! - online-status records, tag `{o}`: each player's hash and the online/offline indexes, so
+//!   a status change moves the record and its index entry in one script.
 
 use activenow_engine::Room;
 
@@ -89,6 +93,58 @@ impl Keys {
     }
 }
 
+/// The keys of one push session, in the order the session scripts take them.
+pub(crate) struct SessionKeys {
+    pub hash: String,
+    pub pushes: String,
+    pub index: String,
+    pub due: String,
+}
+
+impl Keys {
+    /// Prefix of every session key; the expiry script appends `h:<id>` / `p:<id>`.
+    pub fn sessions_prefix(&self) -> String {
+        format!("{}{{s}}:", self.prefix)
+    }
+
+    /// ZSET session id -> removal time (expiry + retention), ms.
+    pub fn sessions_index(&self) -> String {
+        format!("{}index", self.sessions_prefix())
+    }
+
+    /// ZSET unfinished session id -> expiry, ms.
+    pub fn sessions_due(&self) -> String {
+        format!("{}due", self.sessions_prefix())
+    }
+
+    pub fn session(&self, id: &str) -> SessionKeys {
+        let p = self.sessions_prefix();
+        SessionKeys {
+            hash: format!("{p}h:{id}"),
+            pushes: format!("{p}p:{id}"),
+            index: self.sessions_index(),
+            due: self.sessions_due(),
+        }
+    }
+}
+
+impl Keys {
+    /// Prefix of the players' record hashes (`<prefix>{o}:h:<player>`).
+    pub fn online_prefix(&self) -> String {
+        format!("{}{{o}}:h:", self.prefix)
+    }
+
+    /// The record hash, the online index (ZSET, scores 0, id order) and the offline index
+    /// (ZSET player -> removal time), in the order `lua/online.lua` takes them.
+    pub fn online(&self, player: &str) -> Vec<String> {
+        vec![
+            format!("{}{player}", self.online_prefix()),
+            format!("{}{{o}}:online", self.prefix),
+            format!("{}{{o}}:offline", self.prefix),
+        ]
+    }
+}
+
 /// The hash tag Redis Cluster hashes for `key`, per the cluster spec.
 #[cfg(test)]
 fn hash_tag(key: &str) -> &str {
@@ -124,5 +180,14 @@ mod tests {
             hash_tag(&keys.day_peak("2026-11-23")),
             hash_tag(&keys.day_visitors("2026-11-23"))
         );
+        for id in ["s1", "}x", "a{b}c"] {
+            let s = keys.session(id);
+            for other in [&s.pushes, &s.index, &s.due] {
+                assert_eq!(hash_tag(other), hash_tag(&s.hash), "{id}");
+            }
+            let o = keys.online(id);
+            assert!(o.iter().all(|k| hash_tag(k) == "o"), "{id}");
+        }
+        assert_eq!(hash_tag(&keys.session("x").hash), "s");
     }
 }

@@ -23,9 +23,11 @@
 mod broker;
 mod error;
 mod keys;
+mod online;
 mod presence;
 mod record;
 mod scripts;
+mod sessions;
 mod stats;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,8 +42,10 @@ use fred::types::{Builder, InfoKind};
 
 pub use broker::RedisBroker;
 pub use error::RedisError;
+pub use online::RedisOnlineRecords;
 use presence::Listening;
 pub use presence::RedisPresence;
+pub use sessions::RedisSessions;
 pub use stats::RedisVisitorStats;
 
 /// How to reach Redis and who this node is.
@@ -136,13 +140,21 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
             keys.clone(),
             sharded,
         )),
-        stats: Arc::new(RedisVisitorStats::new(client, keys, scripts)),
-        // Not in Redis yet: channel metadata, locks, online-status records and push sessions
-        // stay on the node that holds them (see the README's "Known limits").
+        stats: Arc::new(RedisVisitorStats::new(
+            client.clone(),
+            keys.clone(),
+            scripts.clone(),
+        )),
+        // Not in Redis yet: channel metadata and locks stay on the node that holds them (see
+        // the README's "Known limits").
         metadata: Arc::new(activenow_engine::memory::MemoryMetadata::default()),
         locks: Arc::new(activenow_engine::memory::MemoryLocks::default()),
-        online: Arc::new(activenow_engine::memory::MemoryOnlineRecords::default()),
-        sessions: Arc::new(activenow_engine::memory::MemorySessions::default()),
+        online: Arc::new(RedisOnlineRecords::new(
+            client.clone(),
+            keys.clone(),
+            scripts.clone(),
+        )),
+        sessions: Arc::new(RedisSessions::new(client, keys, scripts)),
     })
 }
 

@@ -8,6 +8,12 @@ use fred::interfaces::{ClientLike, LuaInterface};
 use fred::types::scripts::Script;
 use fred::types::{ClusterHash, CustomCommand, Value};
 
+macro_rules! session_script {
+    ($file:literal) => {
+        concat!(include_str!("lua/session.lua"), "\n", include_str!($file))
+    };
+}
+
 macro_rules! room_script {
     ($file:literal) => {
         concat!(include_str!("lua/room.lua"), "\n", include_str!($file))
@@ -23,6 +29,12 @@ pub(crate) struct Scripts {
     pub touch: Script,
     pub nodes: Script,
     pub visit: Script,
+    pub session_create: Script,
+    pub session_get: Script,
+    pub session_push: Script,
+    pub session_expire: Script,
+    pub session_remove: Script,
+    pub online: Script,
 }
 
 impl Scripts {
@@ -36,11 +48,17 @@ impl Scripts {
             touch: Script::from_lua(include_str!("lua/touch.lua")),
             nodes: Script::from_lua(include_str!("lua/nodes.lua")),
             visit: Script::from_lua(include_str!("lua/visit.lua")),
+            session_create: Script::from_lua(include_str!("lua/session_create.lua")),
+            session_get: Script::from_lua(include_str!("lua/session_get.lua")),
+            session_push: Script::from_lua(session_script!("lua/session_push.lua")),
+            session_expire: Script::from_lua(session_script!("lua/session_expire.lua")),
+            session_remove: Script::from_lua(include_str!("lua/session_remove.lua")),
+            online: Script::from_lua(include_str!("lua/online.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 8] {
-        [
+    fn all(&self) -> Vec<&Script> {
+        vec![
             &self.join,
             &self.leave,
             &self.reap,
@@ -49,6 +67,12 @@ impl Scripts {
             &self.touch,
             &self.nodes,
             &self.visit,
+            &self.session_create,
+            &self.session_get,
+            &self.session_push,
+            &self.session_expire,
+            &self.session_remove,
+            &self.online,
         ]
     }
 
