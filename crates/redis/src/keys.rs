@@ -7,7 +7,11 @@
 //!   every key of that room, so they still share a slot).
 //! - global, tag `{g}`: the room index and the node registry.
 //! - per day, tag `{d:<date>}`: the peak and the distinct-visitors HyperLogLog.
+//! - per channel, tag `{m:<type length>:<type>:<name>}`: its metadata record (the length
+//!   keeps `("a:b", "c")` and `("a", "b:c")` apart).
+//! - per lock, tag `{l:<name>}`: the lock (value: owner; Redis `PX` expiry).
 
+use activenow_engine::metadata::ChannelKey;
 use activenow_engine::Room;
 
 #[derive(Clone, Debug)]
@@ -80,6 +84,22 @@ impl Keys {
         format!("{}{{g}}:sweep", self.prefix)
     }
 
+    /// HASH `major` (decimal) and `json` (the whole `ChannelMetadata`).
+    pub fn metadata(&self, channel: &ChannelKey) -> String {
+        format!(
+            "{}{{m:{}:{}:{}}}",
+            self.prefix,
+            channel.channel_type.len(),
+            channel.channel_type,
+            channel.channel_name
+        )
+    }
+
+    /// STRING owner, expiring on Redis' clock.
+    pub fn lock(&self, name: &str) -> String {
+        format!("{}{{l:{name}}}", self.prefix)
+    }
+
     pub fn day_peak(&self, date: &str) -> String {
         format!("{}{{d:{date}}}:max", self.prefix)
     }
@@ -124,5 +144,19 @@ mod tests {
             hash_tag(&keys.day_peak("2026-11-23")),
             hash_tag(&keys.day_visitors("2026-11-23"))
         );
+    }
+
+    #[test]
+    fn metadata_keys_keep_type_and_name_apart() {
+        let keys = Keys::new("an:");
+        let key = |t: &str, n: &str| {
+            keys.metadata(&ChannelKey {
+                channel_type: t.into(),
+                channel_name: n.into(),
+            })
+        };
+        assert_ne!(key("a:b", "c"), key("a", "b:c"));
+        assert_eq!(key("chat", "room1"), "an:{m:4:chat:room1}");
+        assert_eq!(keys.lock("x"), "an:{l:x}");
     }
 }

@@ -11,6 +11,8 @@
 //!   transition is one Lua script on one room's slot.
 //! - [`broker`]: room messages between nodes over (sharded) pub/sub.
 //! - [`stats`]: the day's peak (atomic max) and distinct visitors (HyperLogLog).
+//! - [`metadata`]: channel metadata records (Lua compare-and-set on the major revision).
+//! - [`locks`]: named locks (`PX` expiry on Redis' clock, Lua compare-then-act).
 //! - `keys`: key names and hash tags (Redis Cluster slots); `scripts` and `lua/`: the Lua
 //!   scripts and how they are called; `record`: how members are stored.
 //!
@@ -23,6 +25,8 @@
 mod broker;
 mod error;
 mod keys;
+mod locks;
+mod metadata;
 mod presence;
 mod record;
 mod scripts;
@@ -40,6 +44,8 @@ use fred::types::{Builder, InfoKind};
 
 pub use broker::RedisBroker;
 pub use error::RedisError;
+pub use locks::RedisLocks;
+pub use metadata::RedisMetadata;
 use presence::Listening;
 pub use presence::RedisPresence;
 pub use stats::RedisVisitorStats;
@@ -136,11 +142,19 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
             keys.clone(),
             sharded,
         )),
+        metadata: Arc::new(RedisMetadata::new(
+            client.clone(),
+            keys.clone(),
+            scripts.clone(),
+        )),
+        locks: Arc::new(RedisLocks::new(
+            client.clone(),
+            keys.clone(),
+            scripts.clone(),
+        )),
         stats: Arc::new(RedisVisitorStats::new(client, keys, scripts)),
-        // Not in Redis yet: channel metadata, locks, online-status records and push sessions
-        // stay on the node that holds them (see the README's "Known limits").
-        metadata: Arc::new(activenow_engine::memory::MemoryMetadata::default()),
-        locks: Arc::new(activenow_engine::memory::MemoryLocks::default()),
+        // Not in Redis yet: online-status records and push sessions stay on the node that
+        // holds them (see the README's "Known limits").
         online: Arc::new(activenow_engine::memory::MemoryOnlineRecords::default()),
         sessions: Arc::new(activenow_engine::memory::MemorySessions::default()),
     })

@@ -23,6 +23,10 @@ pub(crate) struct Scripts {
     pub touch: Script,
     pub nodes: Script,
     pub visit: Script,
+    pub metadata_cas: Script,
+    pub lock_acquire: Script,
+    pub lock_release: Script,
+    pub lock_holder: Script,
 }
 
 impl Scripts {
@@ -36,10 +40,14 @@ impl Scripts {
             touch: Script::from_lua(include_str!("lua/touch.lua")),
             nodes: Script::from_lua(include_str!("lua/nodes.lua")),
             visit: Script::from_lua(include_str!("lua/visit.lua")),
+            metadata_cas: Script::from_lua(include_str!("lua/metadata_cas.lua")),
+            lock_acquire: Script::from_lua(include_str!("lua/lock_acquire.lua")),
+            lock_release: Script::from_lua(include_str!("lua/lock_release.lua")),
+            lock_holder: Script::from_lua(include_str!("lua/lock_holder.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 8] {
+    fn all(&self) -> [&Script; 12] {
         [
             &self.join,
             &self.leave,
@@ -49,6 +57,10 @@ impl Scripts {
             &self.touch,
             &self.nodes,
             &self.visit,
+            &self.metadata_cas,
+            &self.lock_acquire,
+            &self.lock_release,
+            &self.lock_holder,
         ]
     }
 
