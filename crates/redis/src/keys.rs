@@ -11,7 +11,11 @@
 //!   and the due set, so the expiry claim is one script on one slot.
 //! - online-status records, tag `{o}`: each player's hash and the online/offline indexes, so
 //!   a status change moves the record and its index entry in one script.
+//! - per channel, tag `{m:<type length>:<type>:<name>}`: its metadata record (the length
+//!   keeps `("a:b", "c")` and `("a", "b:c")` apart).
+//! - per lock, tag `{l:<name>}`: the lock (value: owner; Redis `PX` expiry).
 
+use activenow_engine::metadata::ChannelKey;
 use activenow_engine::Room;
 
 #[derive(Clone, Debug)]
@@ -82,6 +86,22 @@ impl Keys {
     /// Held (`SET NX PX`) by the node sweeping for dead nodes' connections this tick.
     pub fn sweep(&self) -> String {
         format!("{}{{g}}:sweep", self.prefix)
+    }
+
+    /// HASH `major` (decimal) and `json` (the whole `ChannelMetadata`).
+    pub fn metadata(&self, channel: &ChannelKey) -> String {
+        format!(
+            "{}{{m:{}:{}:{}}}",
+            self.prefix,
+            channel.channel_type.len(),
+            channel.channel_type,
+            channel.channel_name
+        )
+    }
+
+    /// STRING owner, expiring on Redis' clock.
+    pub fn lock(&self, name: &str) -> String {
+        format!("{}{{l:{name}}}", self.prefix)
     }
 
     pub fn day_peak(&self, date: &str) -> String {
@@ -189,5 +209,19 @@ mod tests {
             assert!(o.iter().all(|k| hash_tag(k) == "o"), "{id}");
         }
         assert_eq!(hash_tag(&keys.session("x").hash), "s");
+    }
+
+    #[test]
+    fn metadata_keys_keep_type_and_name_apart() {
+        let keys = Keys::new("an:");
+        let key = |t: &str, n: &str| {
+            keys.metadata(&ChannelKey {
+                channel_type: t.into(),
+                channel_name: n.into(),
+            })
+        };
+        assert_ne!(key("a:b", "c"), key("a", "b:c"));
+        assert_eq!(key("chat", "room1"), "an:{m:4:chat:room1}");
+        assert_eq!(keys.lock("x"), "an:{l:x}");
     }
 }

@@ -11,6 +11,8 @@
 //!   transition is one Lua script on one room's slot.
 //! - [`broker`]: room messages between nodes over (sharded) pub/sub.
 //! - [`stats`]: the day's peak (atomic max) and distinct visitors (HyperLogLog).
+//! - [`metadata`]: channel metadata records (Lua compare-and-set on the major revision).
+//! - [`locks`]: named locks (`PX` expiry on Redis' clock, Lua compare-then-act).
 //! - `keys`: key names and hash tags (Redis Cluster slots); `scripts` and `lua/`: the Lua
 //!   scripts and how they are called; `record`: how members are stored.
 //!
@@ -23,6 +25,8 @@
 mod broker;
 mod error;
 mod keys;
+mod locks;
+mod metadata;
 mod online;
 mod presence;
 mod record;
@@ -42,6 +46,8 @@ use fred::types::{Builder, InfoKind};
 
 pub use broker::RedisBroker;
 pub use error::RedisError;
+pub use locks::RedisLocks;
+pub use metadata::RedisMetadata;
 pub use online::RedisOnlineRecords;
 use presence::Listening;
 pub use presence::RedisPresence;
@@ -140,16 +146,22 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
             keys.clone(),
             sharded,
         )),
-        stats: Arc::new(RedisVisitorStats::new(
+        metadata: Arc::new(RedisMetadata::new(
             client.clone(),
             keys.clone(),
             scripts.clone(),
         )),
-        // Not in Redis yet: channel metadata and locks stay on the node that holds them (see
-        // the README's "Known limits").
-        metadata: Arc::new(activenow_engine::memory::MemoryMetadata::default()),
-        locks: Arc::new(activenow_engine::memory::MemoryLocks::default()),
+        locks: Arc::new(RedisLocks::new(
+            client.clone(),
+            keys.clone(),
+            scripts.clone(),
+        )),
         online: Arc::new(RedisOnlineRecords::new(
+            client.clone(),
+            keys.clone(),
+            scripts.clone(),
+        )),
+        stats: Arc::new(RedisVisitorStats::new(
             client.clone(),
             keys.clone(),
             scripts.clone(),

@@ -35,6 +35,10 @@ pub(crate) struct Scripts {
     pub session_expire: Script,
     pub session_remove: Script,
     pub online: Script,
+    pub metadata_cas: Script,
+    pub lock_acquire: Script,
+    pub lock_release: Script,
+    pub lock_holder: Script,
 }
 
 impl Scripts {
@@ -54,6 +58,10 @@ impl Scripts {
             session_expire: Script::from_lua(session_script!("lua/session_expire.lua")),
             session_remove: Script::from_lua(include_str!("lua/session_remove.lua")),
             online: Script::from_lua(include_str!("lua/online.lua")),
+            metadata_cas: Script::from_lua(include_str!("lua/metadata_cas.lua")),
+            lock_acquire: Script::from_lua(include_str!("lua/lock_acquire.lua")),
+            lock_release: Script::from_lua(include_str!("lua/lock_release.lua")),
+            lock_holder: Script::from_lua(include_str!("lua/lock_holder.lua")),
         }
     }
 
@@ -73,6 +81,10 @@ impl Scripts {
             &self.session_expire,
             &self.session_remove,
             &self.online,
+            &self.metadata_cas,
+            &self.lock_acquire,
+            &self.lock_release,
+            &self.lock_holder,
         ]
     }
 
