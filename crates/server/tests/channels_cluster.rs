@@ -5,48 +5,17 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use activenow::protocol::channels::mint;
-use activenow_engine::memory::{MemoryPresence, MemoryVisitorStats};
-use activenow_engine::store::MessageSink;
-use activenow_engine::{Backend, Broker, Room, RoomMessage, StoreError};
+use common::shared::shared_memory_backend;
 use common::{settings, spawn_with, Client, TestServer};
 use serde_json::json;
 
 const SECRET: &str = "cluster-test-secret-0123456789abcdef";
 
-/// Every published message reaches every attached node, in publish order.
-#[derive(Default)]
-struct FanoutBroker {
-    sinks: Mutex<Vec<Arc<dyn MessageSink>>>,
-}
-
-#[async_trait::async_trait]
-impl Broker for FanoutBroker {
-    fn attach(&self, sink: Arc<dyn MessageSink>) {
-        self.sinks.lock().unwrap().push(sink);
-    }
-    async fn subscribe(&self, _room: &Room) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn unsubscribe(&self, _room: &Room) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn publish(&self, msg: &RoomMessage) -> Result<(), StoreError> {
-        let sinks = self.sinks.lock().unwrap().clone();
-        for sink in sinks {
-            sink.deliver(msg);
-        }
-        Ok(())
-    }
-}
-
 async fn two_nodes(limit: Option<u64>) -> (TestServer, TestServer) {
-    let presence = Arc::new(MemoryPresence::default());
-    let broker = Arc::new(FanoutBroker::default());
-    let stats = Arc::new(MemoryVisitorStats::default());
+    let backend = shared_memory_backend();
     let node = |id: &str| {
         let mut s = settings();
         s.node_id = id.into();
@@ -54,14 +23,7 @@ async fn two_nodes(limit: Option<u64>) -> (TestServer, TestServer) {
         if let Some(n) = limit {
             s.channel_max_users = n.into();
         }
-        let backend = Backend {
-            name: "memory",
-            presence: presence.clone(),
-            broker: broker.clone(),
-            stats: stats.clone(),
-            ..Backend::memory()
-        };
-        spawn_with(s, backend)
+        spawn_with(s, backend.clone())
     };
     (node("node-a").await, node("node-b").await)
 }

@@ -6,45 +6,13 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use activenow_engine::memory::{
-    MemoryOnlineRecords, MemoryPresence, MemorySessions, MemoryVisitorStats,
-};
-use activenow_engine::store::MessageSink;
-use activenow_engine::{Backend, Broker, Room, RoomMessage, StoreError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
+use common::shared::shared_memory_backend;
 use common::{settings, spawn_with, Ended, TestServer, WAIT};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
-
-/// Every published message reaches every attached node, in publish order.
-#[derive(Default)]
-struct FanoutBroker {
-    sinks: Mutex<Vec<Arc<dyn MessageSink>>>,
-}
-
-#[async_trait::async_trait]
-impl Broker for FanoutBroker {
-    fn attach(&self, sink: Arc<dyn MessageSink>) {
-        self.sinks.lock().unwrap().push(sink);
-    }
-    async fn subscribe(&self, _room: &Room) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn unsubscribe(&self, _room: &Room) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn publish(&self, msg: &RoomMessage) -> Result<(), StoreError> {
-        let sinks = self.sinks.lock().unwrap().clone();
-        for sink in sinks {
-            sink.deliver(msg);
-        }
-        Ok(())
-    }
-}
 
 async fn hook(State(tx): State<mpsc::UnboundedSender<Value>>, body: Bytes) -> &'static str {
     let _ = tx.send(serde_json::from_slice(&body).unwrap());
@@ -64,28 +32,14 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<Value>) {
 }
 
 async fn two_nodes(webhook: &str) -> (TestServer, TestServer) {
-    let presence = Arc::new(MemoryPresence::default());
-    let broker = Arc::new(FanoutBroker::default());
-    let stats = Arc::new(MemoryVisitorStats::default());
-    let online = Arc::new(MemoryOnlineRecords::default());
-    let sessions = Arc::new(MemorySessions::default());
+    let backend = shared_memory_backend();
     let node = |id: &str| {
         let mut s = settings();
         s.node_id = id.into();
         s.webhook_url = webhook.into();
         s.api_key = "k".into();
         s.session_expiry_check_ms = 50;
-        let backend = Backend {
-            // Not "memory": these nodes share their stores like a cluster does.
-            name: "shared-memory",
-            presence: presence.clone(),
-            broker: broker.clone(),
-            stats: stats.clone(),
-            online: online.clone(),
-            sessions: sessions.clone(),
-            ..Backend::memory()
-        };
-        spawn_with(s, backend)
+        spawn_with(s, backend.clone())
     };
     (node("node-a").await, node("node-b").await)
 }

@@ -6,61 +6,18 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use activenow_engine::memory::{MemoryLocks, MemoryMetadata, MemoryPresence, MemoryVisitorStats};
-use activenow_engine::store::MessageSink;
-use activenow_engine::{Backend, Broker, Room, RoomMessage, StoreError};
+use common::shared::shared_memory_backend;
 use common::{settings, spawn_with, Client, TestServer, WAIT};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Every published message reaches every attached node, in publish order.
-#[derive(Default)]
-struct FanoutBroker {
-    sinks: Mutex<Vec<Arc<dyn MessageSink>>>,
-}
-
-#[async_trait::async_trait]
-impl Broker for FanoutBroker {
-    fn attach(&self, sink: Arc<dyn MessageSink>) {
-        self.sinks.lock().unwrap().push(sink);
-    }
-    async fn subscribe(&self, _room: &Room) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn unsubscribe(&self, _room: &Room) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn publish(&self, msg: &RoomMessage) -> Result<(), StoreError> {
-        let sinks = self.sinks.lock().unwrap().clone();
-        for sink in sinks {
-            sink.deliver(msg);
-        }
-        Ok(())
-    }
-}
-
 async fn two_nodes() -> (TestServer, TestServer) {
-    let presence = Arc::new(MemoryPresence::default());
-    let broker = Arc::new(FanoutBroker::default());
-    let stats = Arc::new(MemoryVisitorStats::default());
-    let metadata = Arc::new(MemoryMetadata::default());
-    let locks = Arc::new(MemoryLocks::default());
+    let backend = shared_memory_backend();
     let node = |id: &str| {
         let mut s = settings();
         s.node_id = id.into();
-        let backend = Backend {
-            name: "memory",
-            presence: presence.clone(),
-            broker: broker.clone(),
-            stats: stats.clone(),
-            metadata: metadata.clone(),
-            locks: locks.clone(),
-            ..Backend::memory()
-        };
-        spawn_with(s, backend)
+        spawn_with(s, backend.clone())
     };
     (node("node-a").await, node("node-b").await)
 }

@@ -2,6 +2,8 @@
 //! Nothing here sleeps to wait for an event: every wait is for a message, with a timeout.
 #![allow(dead_code)]
 
+pub mod shared;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
