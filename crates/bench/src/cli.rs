@@ -37,7 +37,7 @@ pub struct RunArgs {
     /// Internal: run as generator process `i/W` of a split run.
     #[arg(long, hide = true)]
     pub worker: Option<String>,
-    /// Internal: the server a generator process drives.
+    /// Internal: the server nodes a generator process drives, comma-separated.
     #[arg(long, hide = true)]
     pub worker_url: Option<String>,
 }
@@ -54,6 +54,16 @@ pub struct TargetArgs {
     /// The pid of the running server given by --url, to read its RSS from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// activenow nodes launched per run (with --server); more than one share a fresh
+    /// redis-server, and the sockets are spread evenly over the nodes [default: 1].
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
+    /// Run the launched node(s) on the Redis backend even when there is one.
+    #[arg(long)]
+    pub redis: bool,
+    /// The redis-server binary a Redis run starts on a free port, fresh for every run.
+    #[arg(long, default_value = "redis-server")]
+    pub redis_server: String,
     /// KEY=VALUE added to the launched server's environment (repeatable); WS_READ_BUFFER_BYTES
     /// and WS_WRITE_BUFFER_BYTES also size the floor's buffers.
     #[arg(long = "server-env", value_name = "KEY=VALUE")]
@@ -142,6 +152,11 @@ pub struct FloorArgs {
 }
 
 impl RunArgs {
+    /// Whether launched nodes share a Redis.
+    pub fn uses_redis(&self) -> bool {
+        self.target.redis || self.target.nodes > 1
+    }
+
     /// `(index, count)` when this process is one generator of a split run.
     pub fn worker(&self) -> anyhow::Result<Option<(usize, usize)>> {
         let Some(w) = &self.worker else {

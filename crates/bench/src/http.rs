@@ -75,6 +75,35 @@ impl Http {
     }
 }
 
+/// Rooms whose count on the server at `addr` differs from `expected` (`GET
+/// /v1/activity/rooms`), including rooms it lists that `expected` does not hold.
+pub async fn count_mismatches(
+    addr: SocketAddr,
+    expected: &BTreeMap<String, u64>,
+) -> anyhow::Result<usize> {
+    let mut http = Http::connect(addr).await?;
+    let (status, body) = http.request("GET", "/v1/activity/rooms", &[], b"").await?;
+    if status != 200 {
+        bail!("/v1/activity/rooms answered {status}");
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body)?;
+    let counts = v["room_count"]
+        .as_object()
+        .context("/v1/activity/rooms without room_count")?;
+    let mut wrong = expected
+        .iter()
+        .filter(|(room, n)| counts.get(room.as_str()).and_then(|c| c.as_u64()) != Some(**n))
+        .count();
+    wrong += counts
+        .keys()
+        .filter(|room| !expected.contains_key(room.as_str()))
+        .count();
+    if wrong > 0 {
+        eprintln!("{addr}: {wrong} room(s) with a wrong count");
+    }
+    Ok(wrong)
+}
+
 /// Reads the server's Prometheus counters (`activenow_*` names, the floor exports the same).
 pub async fn metrics(addr: SocketAddr) -> anyhow::Result<BTreeMap<String, f64>> {
     let mut http = Http::connect(addr).await?;

@@ -10,7 +10,7 @@ use crate::conn;
 use crate::http;
 use crate::report::{self, percentile_ms, Figure};
 use crate::scenario::{self, Kind, Partial, Share};
-use crate::target::{self, Target};
+use crate::target::{self, Deployment};
 use crate::workers;
 
 pub async fn main(kind: Kind, args: RunArgs) -> anyhow::Result<()> {
@@ -24,6 +24,7 @@ pub async fn main(kind: Kind, args: RunArgs) -> anyhow::Result<()> {
         kind.name()
     );
     let mut names = vec![match &args.target.server {
+        Some(_) if args.uses_redis() => format!("activenow x{} redis", args.target.nodes.max(1)),
         Some(_) => "activenow".to_owned(),
         None => format!("server {}", args.target.url),
     }];
@@ -34,14 +35,8 @@ pub async fn main(kind: Kind, args: RunArgs) -> anyhow::Result<()> {
         names.iter().map(|n| (n.clone(), Vec::new())).collect();
     for run in 0..args.target.runs.max(1) {
         for (name, runs) in &mut results {
-            let target = if name == "floor" {
-                target::launch_floor(&args).await?
-            } else if let Some(bin) = &args.target.server {
-                target::launch_activenow(bin, &args).await?
-            } else {
-                target::running(&args)?
-            };
-            let figures = one(kind, &args, &target, generators).await?;
+            let deployment = deploy(&args, name == "floor").await?;
+            let figures = one(kind, &args, &deployment, generators).await?;
             eprintln!(
                 "run {}/{} {name}: {}",
                 run + 1,
@@ -53,7 +48,7 @@ pub async fn main(kind: Kind, args: RunArgs) -> anyhow::Result<()> {
                     .join(" ")
             );
             runs.push(figures);
-            drop(target);
+            drop(deployment);
             // Let the kernel finish closing the last run's sockets.
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
@@ -61,14 +56,35 @@ pub async fn main(kind: Kind, args: RunArgs) -> anyhow::Result<()> {
     report::summarize(kind, &args, generators, &results)
 }
 
-/// CPU seconds a process has used (user + system).
-fn cpu_secs(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // Linux reports in USER_HZ, 100 per second on every common configuration.
-    Some(ticks / 100.0)
+/// Fresh processes for one run: `--nodes` floors (each on its own, no shared state), or the
+/// activenow nodes (and their Redis), or the running server.
+async fn deploy(args: &RunArgs, floor: bool) -> anyhow::Result<Deployment> {
+    let count = args.target.nodes.max(1);
+    let mut nodes = Vec::with_capacity(count);
+    let mut redis = None;
+    if floor {
+        for _ in 0..count {
+            nodes.push(target::launch_floor(args).await?);
+        }
+    } else if let Some(bin) = &args.target.server {
+        let url = if args.uses_redis() {
+            let (server, url) = target::launch_redis(&args.target.redis_server).await?;
+            redis = Some(server);
+            Some(url)
+        } else {
+            None
+        };
+        for node in 0..count {
+            nodes.push(target::launch_activenow(bin, args, url.as_deref(), node).await?);
+        }
+    } else {
+        nodes.push(target::running(args)?);
+    }
+    Ok(Deployment {
+        nodes,
+        redis,
+        floor,
+    })
 }
 
 struct Window {
@@ -76,8 +92,11 @@ struct Window {
     after: BTreeMap<String, f64>,
     secs: f64,
     cpu_secs: f64,
+    redis_cpu_secs: f64,
     rss_base_kib: Option<u64>,
     rss_kib: Option<u64>,
+    /// Rooms whose count was wrong on some node (summed over nodes); NaN when not checked.
+    count_errors: f64,
 }
 
 impl Window {
@@ -91,28 +110,42 @@ impl Window {
 async fn one(
     kind: Kind,
     args: &RunArgs,
-    target: &Target,
+    deployment: &Deployment,
     generators: usize,
 ) -> anyhow::Result<Vec<Figure>> {
-    let server = target.addr;
-    let rss_base_kib = target.pid.and_then(|p| target::rss_kib(p).ok());
+    let servers = deployment.addrs();
+    let rss_base_kib = deployment.rss_kib();
     let load = &args.load;
     let measuring = if generators == 1 {
-        let running = scenario::setup(kind, load, server, Share { index: 0, count: 1 }).await?;
+        let share = Share { index: 0, count: 1 };
+        let running = scenario::setup(kind, load, &servers, share).await?;
         tokio::spawn(async move { Ok::<Partial, anyhow::Error>(running.measure().await) })
     } else {
-        let gens = workers::spawn(generators, server).await?;
+        let gens = workers::spawn(generators, &servers).await?;
         tokio::spawn(gens.measure())
     };
     tokio::time::sleep(Duration::from_secs(load.warmup)).await;
-    let before = http::metrics(server).await.unwrap_or_default();
-    let cpu0 = target.pid.and_then(cpu_secs);
+    // Every node must agree on every room's count while the long-lived sockets are all in.
+    let count_errors = match kind.expected_counts(load) {
+        Some(expected) if args.target.server.is_some() && !deployment.floor => {
+            let mut wrong = 0;
+            for &server in &servers {
+                wrong += http::count_mismatches(server, &expected).await?;
+            }
+            wrong as f64
+        }
+        _ => f64::NAN,
+    };
+    let before = metrics(&servers).await;
+    let cpu0 = deployment.cpu_secs();
+    let redis_cpu0 = deployment.redis_cpu_secs();
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(load.duration)).await;
-    let after = http::metrics(server).await.unwrap_or_default();
-    let cpu1 = target.pid.and_then(cpu_secs);
+    let after = metrics(&servers).await;
+    let cpu1 = deployment.cpu_secs();
+    let redis_cpu1 = deployment.redis_cpu_secs();
     let secs = started.elapsed().as_secs_f64();
-    let rss_kib = target.pid.and_then(|p| target::rss_kib(p).ok());
+    let rss_kib = deployment.rss_kib();
     let mut partial = measuring.await??;
     let w = Window {
         before,
@@ -122,10 +155,26 @@ async fn one(
             (Some(a), Some(b)) => b - a,
             _ => f64::NAN,
         },
+        redis_cpu_secs: match (redis_cpu0, redis_cpu1) {
+            (Some(a), Some(b)) => b - a,
+            _ => f64::NAN,
+        },
         rss_base_kib,
         rss_kib,
+        count_errors,
     };
     Ok(figures(kind, args, &w, &mut partial))
+}
+
+/// The nodes' counters, summed.
+async fn metrics(servers: &[std::net::SocketAddr]) -> BTreeMap<String, f64> {
+    let mut total = BTreeMap::new();
+    for &server in servers {
+        for (k, v) in http::metrics(server).await.unwrap_or_default() {
+            *total.entry(k).or_default() += v;
+        }
+    }
+    total
 }
 
 fn figures(kind: Kind, args: &RunArgs, w: &Window, p: &mut Partial) -> Vec<Figure> {
@@ -252,6 +301,23 @@ fn figures(kind: Kind, args: &RunArgs, w: &Window, p: &mut Partial) -> Vec<Figur
         "server CPU (cores busy)",
         cores,
     ));
+    if w.redis_cpu_secs.is_finite() {
+        out.push(Figure::lower(
+            "redis_cpu_cores",
+            "redis-server CPU (cores busy)",
+            w.redis_cpu_secs / w.secs,
+        ));
+    }
+    if w.count_errors.is_finite() {
+        out.push(
+            Figure::lower(
+                "count_errors",
+                "rooms with a wrong count (all nodes)",
+                w.count_errors,
+            )
+            .target("0"),
+        );
+    }
     out.push(Figure::lower(
         "closed_by_server",
         "sockets closed by the server",

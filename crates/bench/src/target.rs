@@ -1,5 +1,6 @@
-//! The server under test: an `activenow` or floor process this bench launches (one fresh
-//! process per run) or a server already running; its RSS from `/proc/<pid>/status`.
+//! The servers under test: one `activenow` or floor process this bench launches (one fresh
+//! process per run), several `activenow` nodes sharing a `redis-server` (`--nodes`), or a
+//! server already running; their RSS and CPU from `/proc`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -89,14 +90,24 @@ async fn launch(mut cmd: Command, addr: SocketAddr) -> anyhow::Result<Target> {
     })
 }
 
-/// Starts the `activenow` binary on a free port (memory backend).
-pub async fn launch_activenow(bin: &Path, args: &RunArgs) -> anyhow::Result<Target> {
+/// Starts the `activenow` binary on a free port: the memory backend, or node `node` of a
+/// cluster sharing the Redis at `redis_url`.
+pub async fn launch_activenow(
+    bin: &Path,
+    args: &RunArgs,
+    redis_url: Option<&str>,
+    node: usize,
+) -> anyhow::Result<Target> {
     let port = free_port()?;
     let mut cmd = Command::new(bin);
     cmd.env("PORT", port.to_string())
         .env("BIND", "127.0.0.1")
         .env("RUST_LOG", "warn")
-        .env_remove("REDIS_URL");
+        .env("NODE_ID", format!("bench-{node}"));
+    match redis_url {
+        Some(url) => cmd.env("REDIS_URL", url),
+        None => cmd.env_remove("REDIS_URL"),
+    };
     for kv in &args.target.server_env {
         let (k, v) = kv
             .split_once('=')
@@ -131,4 +142,92 @@ pub fn running(args: &RunArgs) -> anyhow::Result<Target> {
         pid: args.target.server_pid,
         child: None,
     })
+}
+
+/// Starts a `redis-server` on a free port that keeps nothing on disk; its URL.
+pub async fn launch_redis(bin: &str) -> anyhow::Result<(Target, String)> {
+    let port = free_port()?;
+    let mut child = Command::new(bin)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| {
+            format!("cannot start {bin} (install redis-server, or give --redis-url)")
+        })?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if redis_ping(addr).await.is_ok() {
+            break;
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("redis-server exited during start-up: {status}");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("redis-server at {addr} not answering after 15 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let target = Target {
+        addr,
+        pid: Some(child.id()),
+        child: Some(child),
+    };
+    Ok((target, format!("redis://{addr}")))
+}
+
+async fn redis_ping(addr: SocketAddr) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(b"PING\r\n").await?;
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).await?;
+    if &buf != b"+PONG\r\n" {
+        bail!("unexpected PING reply");
+    }
+    Ok(())
+}
+
+/// What one run drives: its server nodes and the Redis they share, if any.
+pub struct Deployment {
+    pub nodes: Vec<Target>,
+    pub redis: Option<Target>,
+    /// Floor servers, which keep no presence (so no counts to check).
+    pub floor: bool,
+}
+
+impl Deployment {
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.nodes.iter().map(|t| t.addr).collect()
+    }
+
+    /// Summed RSS of the nodes, KiB; `None` when any pid is unknown.
+    pub fn rss_kib(&self) -> Option<u64> {
+        self.nodes
+            .iter()
+            .map(|t| t.pid.and_then(|p| rss_kib(p).ok()))
+            .sum()
+    }
+
+    /// Summed CPU seconds of the nodes.
+    pub fn cpu_secs(&self) -> Option<f64> {
+        self.nodes.iter().map(|t| t.pid.and_then(cpu_secs)).sum()
+    }
+
+    pub fn redis_cpu_secs(&self) -> Option<f64> {
+        self.redis.as_ref().and_then(|r| r.pid).and_then(cpu_secs)
+    }
+}
+
+/// CPU seconds a process has used (user + system).
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // Linux reports in USER_HZ, 100 per second on every common configuration.
+    Some(ticks / 100.0)
 }

@@ -5,7 +5,6 @@
 //! for `go` on stdin, loads the server for warm-up + duration and prints its [`Partial`] as
 //! one JSON line.
 
-use std::net::SocketAddr;
 use std::process::Stdio;
 
 use anyhow::{bail, Context};
@@ -32,10 +31,16 @@ pub fn needed(kind: Kind, args: &RunArgs) -> usize {
     fds.div_ceil(args.load.max_fds.max(1000)).max(1)
 }
 
-/// Starts `count` generators against `server` and waits until all are connected.
-pub async fn spawn(count: usize, server: SocketAddr) -> anyhow::Result<Generators> {
+/// Starts `count` generators against the `servers` (every generator spreads its sockets over
+/// all of them) and waits until all are connected.
+pub async fn spawn(count: usize, servers: &[std::net::SocketAddr]) -> anyhow::Result<Generators> {
     let exe = std::env::current_exe()?;
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let urls = servers
+        .iter()
+        .map(|s| format!("http://{s}"))
+        .collect::<Vec<_>>()
+        .join(",");
     let mut procs = Vec::with_capacity(count);
     for i in 0..count {
         let mut child = Command::new(&exe)
@@ -43,7 +48,7 @@ pub async fn spawn(count: usize, server: SocketAddr) -> anyhow::Result<Generator
             .arg("--worker")
             .arg(format!("{i}/{count}"))
             .arg("--worker-url")
-            .arg(format!("http://{server}"))
+            .arg(&urls)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -93,8 +98,11 @@ pub async fn work(kind: Kind, args: &RunArgs, index: usize, count: usize) -> any
         .worker_url
         .as_deref()
         .context("--worker needs --worker-url")?;
-    let server = target::parse_addr(url)?;
-    let running = scenario::setup(kind, &args.load, server, Share { index, count }).await?;
+    let servers = url
+        .split(',')
+        .map(target::parse_addr)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let running = scenario::setup(kind, &args.load, &servers, Share { index, count }).await?;
     println!("ready {}", running.connected);
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     match stdin.next_line().await? {

@@ -11,7 +11,10 @@
 //!   was empty (so an index cleanup racing with it cannot drop it); a leave that empties a
 //!   room removes it from the index, then checks the room and puts it back if it refilled.
 //! - liveness: each node refreshes the `seen` time (server clock) of its connections, room
-//!   by room, in one pipeline per reaper tick, and its own entry in the node registry. A node
+//!   by room, and its own entry in the node registry, in one pipeline per reaper tick. A
+//!   connection is refreshed on one tick in [`touch_turns`](RedisPresence::touch_turns)
+//!   (about every quarter of the lookback), so that one tick's pipeline, which Redis runs
+//!   without serving other clients, stays short however many sockets the node holds. A node
 //!   whose entry is older than the lookback is dead: every node then sweeps the indexed rooms
 //!   for connections not seen for the lookback, and forgets the node once a sweep is complete.
 //! - a leave that fails (Redis unreachable) is kept and retried by the reaper, and its
@@ -23,7 +26,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -77,6 +80,10 @@ pub struct RedisPresence {
     incarnation: String,
     lookback_ms: u64,
     sweep_every_ms: u64,
+    /// Reaper ticks a connection's `seen` refresh is spread over.
+    touch_turns: u64,
+    /// Reaper ticks so far: which turn's connections the next tick refreshes.
+    touches: AtomicU64,
     /// Set by a reconnection or a lapsed registry entry; taken by the engine's reaper.
     lost: Arc<AtomicBool>,
     /// Whether pub/sub works, for `ping`.
@@ -87,6 +94,14 @@ pub struct RedisPresence {
     local: Box<[Mutex<Local>]>,
     /// Leaves that failed, to retry.
     pending: Mutex<Vec<(Room, ConnId)>>,
+}
+
+/// Ticks one `seen` refresh round is spread over: each connection is refreshed at least
+/// every quarter of the lookback (plus one tick), far inside the lookback after which a
+/// sweep would take it for a dead node's.
+fn touch_turns(lookback: Duration, reaper_interval: Duration) -> u64 {
+    let interval = reaper_interval.as_millis().max(1);
+    (lookback.as_millis() / 4 / interval).clamp(1, 64) as u64
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -117,6 +132,8 @@ impl RedisPresence {
             incarnation: format!("{node_id}/{:08x}", rand::random::<u32>()),
             lookback_ms: options.lookback.as_millis().max(1) as u64,
             sweep_every_ms: options.reaper_interval.as_millis().max(1) as u64,
+            touch_turns: touch_turns(options.lookback, options.reaper_interval),
+            touches: AtomicU64::new(0),
             lost,
             listening,
             ticked: AtomicBool::new(false),

@@ -30,7 +30,7 @@ pub(super) fn join_started_us(text: &str) -> Option<u64> {
 /// Starts `rate / generators` sessions per second until the run stops.
 pub(super) async fn drive(
     load: LoadArgs,
-    server: SocketAddr,
+    servers: Vec<SocketAddr>,
     share: Share,
     sources: Sources,
     long_lived: usize,
@@ -50,6 +50,9 @@ pub(super) async fn drive(
             _ = ctx.stop.cancelled() => break,
             _ = tick.tick() => {
                 let room = format!("room-{}", (n * 7 + share.index) % rooms);
+                // Sessions and watchers spread over the nodes alike, so most events cross
+                // from one node to another.
+                let server = servers[(n + share.index) % servers.len()];
                 let source = sources.addr(first_port_slot + n % (4 * sources.per_source));
                 let hold = Duration::from_millis(load.hold_ms);
                 let (index, ctx) = (share.index, ctx.clone());

@@ -56,6 +56,30 @@ impl Kind {
         }
     }
 
+    /// Every room's count once all long-lived sockets are in; `None` where it moves (churn).
+    /// Socket `g` of the whole run (over all generators) is in room `g % rooms`, one
+    /// identity each.
+    pub fn expected_counts(self, load: &LoadArgs) -> Option<BTreeMap<String, u64>> {
+        match self {
+            Kind::Churn => None,
+            Kind::Fanout => Some(BTreeMap::from([(
+                fanout::ROOM.to_owned(),
+                self.conns(load) as u64,
+            )])),
+            Kind::Idle | Kind::Heartbeat => {
+                let (n, rooms) = (self.conns(load), self.rooms(load));
+                Some(
+                    (0..rooms)
+                        .map(|r| {
+                            let count = n / rooms + usize::from(r < n % rooms);
+                            (format!("room-{r}"), count as u64)
+                        })
+                        .collect(),
+                )
+            }
+        }
+    }
+
     /// Sockets open at once besides the long-lived ones (churning sessions).
     pub fn extra_fds(self, load: &LoadArgs) -> usize {
         match self {
@@ -138,7 +162,7 @@ impl Share {
 pub struct Running {
     kind: Kind,
     load: LoadArgs,
-    server: SocketAddr,
+    servers: Vec<SocketAddr>,
     share: Share,
     sources: Sources,
     ctx: Arc<Ctx>,
@@ -146,31 +170,34 @@ pub struct Running {
     pub connected: usize,
 }
 
-/// Connects this process's share of the long-lived sockets.
+/// Connects this process's share of the long-lived sockets, socket `g` of the whole run to
+/// node `g % nodes`.
 pub async fn setup(
     kind: Kind,
     load: &LoadArgs,
-    server: SocketAddr,
+    servers: &[SocketAddr],
     share: Share,
 ) -> anyhow::Result<Running> {
+    anyhow::ensure!(!servers.is_empty(), "no server to drive");
     let ctx = Arc::new(Ctx::default());
     let sources = Sources::for_worker(share.index, load.per_source);
     let n = share.of(kind.conns(load));
     let rooms = kind.rooms(load);
-    let paths: Vec<String> = (0..n)
+    let paths: Vec<(SocketAddr, String)> = (0..n)
         .map(|i| {
             let global = i * share.count + share.index;
-            match kind {
+            let path = match kind {
                 Kind::Fanout => conn::room_path(fanout::ROOM, &format!("fan-{}-{i}", share.index)),
                 _ => conn::room_path(
                     &format!("room-{}", global % rooms),
                     &format!("s-{}-{i}", share.index),
                 ),
-            }
+            };
+            (servers[global % servers.len()], path)
         })
         .collect();
     let mut connected = futures_util::stream::iter(paths.into_iter().enumerate())
-        .map(|(i, path)| async move {
+        .map(|(i, (server, path))| async move {
             let mut ws = conn::connect(server, sources.addr(i), &path).await?;
             conn::first_text(&mut ws, Duration::from_secs(30)).await?;
             anyhow::Ok((i, ws))
@@ -205,7 +232,7 @@ pub async fn setup(
     Ok(Running {
         kind,
         load: load.clone(),
-        server,
+        servers: servers.to_vec(),
         share,
         sources,
         ctx,
@@ -221,7 +248,7 @@ impl Running {
         let driver = match self.kind {
             Kind::Churn => Some(tokio::spawn(churn::drive(
                 self.load.clone(),
-                self.server,
+                self.servers.clone(),
                 self.share,
                 self.sources,
                 self.connected,
@@ -229,7 +256,7 @@ impl Running {
             ))),
             Kind::Fanout if self.share.index == 0 => Some(tokio::spawn(fanout::drive(
                 self.load.clone(),
-                self.server,
+                self.servers[0],
                 self.share,
                 ctx.clone(),
             ))),

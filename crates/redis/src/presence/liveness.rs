@@ -1,7 +1,9 @@
 //! Liveness and reaping: the batched `seen` refresh and registry tick of each reaper tick,
 //! retrying failed leaves, and sweeping the rooms for the connections of dead nodes.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
 
 use activenow_engine::store::Transition;
@@ -21,12 +23,20 @@ const REAP_PER_ROOM: usize = 1000;
 /// Rooms per sweep pipeline.
 const ROOMS_PER_PIPELINE: usize = 256;
 
+/// The tick (of `turns`) on which a connection's `seen` is refreshed; fixed for its life.
+fn turn_of(conn: &ConnId, turns: u64) -> u64 {
+    let mut h = DefaultHasher::new();
+    conn.as_str().hash(&mut h);
+    h.finish() % turns
+}
+
 impl RedisPresence {
-    /// One pipeline: this node's registry tick, then the `seen` refresh of its live
-    /// connections, room by room.
+    /// One pipeline: the `seen` refresh of this turn's share of the live connections, room
+    /// by room, then this node's registry tick.
     pub(super) async fn touch(&self, live: &[ConnId]) -> Result<(), StoreError> {
+        let turn = self.touches.fetch_add(1, Ordering::Relaxed) % self.touch_turns;
         let mut by_room: HashMap<Room, Vec<String>> = HashMap::new();
-        for conn in live {
+        for conn in live.iter().filter(|c| turn_of(c, self.touch_turns) == turn) {
             if let Some(rooms) = self.local(conn).get(conn) {
                 for room in rooms {
                     by_room
@@ -218,5 +228,45 @@ impl RedisPresence {
         )
         .await
         .map_err(store_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::touch_turns;
+    use super::*;
+
+    #[test]
+    fn a_live_connection_is_refreshed_well_inside_the_lookback() {
+        // Defaults: 60 s lookback, 1 s ticks -> every 15 s.
+        assert_eq!(
+            touch_turns(Duration::from_secs(60), Duration::from_secs(1)),
+            15
+        );
+        // A lookback shorter than four ticks: every tick.
+        assert_eq!(
+            touch_turns(Duration::from_millis(300), Duration::from_millis(100)),
+            1
+        );
+        assert_eq!(
+            touch_turns(Duration::from_secs(3600), Duration::from_millis(10)),
+            64
+        );
+        for turns in [1, 3, 15] {
+            let conns: Vec<ConnId> = (0..1000).map(|i| ConnId::new(&format!("c{i}"))).collect();
+            let mut per_turn = vec![0; turns as usize];
+            for c in &conns {
+                let t = turn_of(c, turns);
+                assert_eq!(t, turn_of(c, turns), "a connection keeps its turn");
+                per_turn[t as usize] += 1;
+            }
+            // Spread roughly evenly, so no tick carries much more than its share.
+            assert!(
+                per_turn.iter().all(|&n| n > 1000 / turns as usize / 2),
+                "{per_turn:?}"
+            );
+        }
     }
 }
