@@ -1,9 +1,10 @@
 'use strict';
 // The Socket.IO hub on the Redis backend across two nodes: two `activenow serve` processes
 // share a throwaway `redis-server` started here, and real socket.io-client sockets on
-// different nodes see one room: presence events and acks, epochs, reaping of a killed
-// node's members, channel metadata and locks (Socket.IO and HTTP), 20 concurrent writers
-// split over both nodes, and a room mixing Socket.IO and ActiveNow WebSocket members.
+// different nodes (WebSocket and long-polling) see one room: presence events and acks,
+// epochs, TTL reaping, reaping of a killed (and restarted) node's members, channel metadata
+// and locks (Socket.IO and HTTP), 20 concurrent writers split over both nodes, and a room
+// mixing Socket.IO and ActiveNow WebSocket members.
 //
 // Needs `redis-server` on PATH. Without it the suite is skipped loudly, and fails under
 // CI=true.
@@ -68,8 +69,8 @@ function assertNoDuplicates(socket, event) {
 }
 
 /** A socket on `server` joined to `room` as `userId`; the ack is kept as `socket.joinAck`. */
-async function joinedOn(server, room, userId, state) {
-  const s = await connect(server);
+async function joinedOn(server, room, userId, state, opts = {}) {
+  const s = await connect(server, opts);
   const ack = await ask(s, 'presence:join', state === undefined ? { roomId: room, userId } : { roomId: room, userId, state });
   assert.equal(ack.ok, true, JSON.stringify(ack));
   s.joinAck = ack;
@@ -96,9 +97,9 @@ describe('Socket.IO on Redis, two nodes', { skip }, () => {
 
   test('presence across nodes: snapshot, join/update/leave events, heartbeat, epochs', async () => {
     const room = unique('x-presence');
-    // bob on B, carol on A: each watches the other node.
+    // bob on B, carol on A (over long-polling): each watches the other node.
     const bob = await joinedOn(B, room, 'bob', { side: 'B' });
-    const carol = await joinedOn(A, room, 'carol');
+    const carol = await joinedOn(A, room, 'carol', undefined, { transports: ['polling'] });
     const alice = await connect(A);
     let alice2;
     try {
@@ -493,6 +494,11 @@ describe('Socket.IO on Redis: a killed node', { skip }, () => {
   const TTL_MS = 1500;
   const LOOKBACK_MS = 1000;
   const REAPER_MS = 100;
+  const liveness = {
+    PRESENCE_TTL_MS: String(TTL_MS),
+    PRESENCE_REAPER_INTERVAL_MS: String(REAPER_MS),
+    PRESENCE_REAPER_LOOKBACK_MS: String(LOOKBACK_MS),
+  };
   let redis;
   let C;
   let D;
@@ -502,11 +508,7 @@ describe('Socket.IO on Redis: a killed node', { skip }, () => {
       throw new Error('redis-server is not on PATH and CI=true: install Redis so the two-node Redis tests run');
     }
     redis = await startRedis(REDIS_SERVER);
-    [C, D] = await twoNodes(redis.url, 'reap', {
-      PRESENCE_TTL_MS: String(TTL_MS),
-      PRESENCE_REAPER_INTERVAL_MS: String(REAPER_MS),
-      PRESENCE_REAPER_LOOKBACK_MS: String(LOOKBACK_MS),
-    });
+    [C, D] = await twoNodes(redis.url, 'reap', liveness);
   });
 
   after(async () => {
@@ -553,7 +555,7 @@ describe('Socket.IO on Redis: a killed node', { skip }, () => {
     }
   });
 
-  test('members of a SIGKILLed node are reaped by the survivor, and its members hear leave once', async () => {
+  test('members of a SIGKILLed node are reaped by the survivor (even if it restarts under its id), each leave heard once', async () => {
     const room = unique('x-reap');
     const watcher = await joinedOn(D, room, 'watcher');
     const doomed = await joinedOn(C, room, 'doomed', { where: 'C' });
@@ -576,6 +578,9 @@ describe('Socket.IO on Redis: a killed node', { skip }, () => {
 
       const killedAt = Date.now();
       await C.kill();
+      // The node comes straight back under the same NODE_ID (a restarted pod): that must not
+      // keep its dead predecessor's members alive.
+      C = await startServer({ REDIS_URL: redis.url, NODE_ID: 'reap-a', ...liveness });
       const leaves = [];
       for (const id of ids) {
         leaves.push(await next(watcher, 'presence:event', (e) => e.type === 'leave' && e.connId === id, 10_000));
@@ -591,8 +596,9 @@ describe('Socket.IO on Redis: a killed node', { skip }, () => {
       const remaining = await http(D, 'GET', '/v1/activity/rooms', undefined, { key: null });
       assert.equal(remaining.body.room_count[room], 1);
 
-      // Barrier: a later join on the survivor arrives after any duplicate leave would have.
-      late = await joinedOn(D, room, 'late');
+      // Barrier: a later join (on the restarted node) arrives after any duplicate leave would
+      // have.
+      late = await joinedOn(C, room, 'late');
       assert.deepEqual(late.joinAck.snapshot.map((m) => m.userId).sort(), ['late', 'watcher']);
       await next(watcher, 'presence:event', (e) => e.type === 'join' && e.connId === late.id);
       assert.deepEqual(pending(watcher, 'presence:event').filter((e) => e.type === 'leave'), [], 'each leave once');
