@@ -4,6 +4,7 @@
 'use strict';
 
 const { spawn } = require('node:child_process');
+const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const { io } = require('socket.io-client');
@@ -60,17 +61,84 @@ async function startServer(env = {}) {
   });
   await withTimeout(ready, 'the server to listen');
   const base = `http://127.0.0.1:${port}`;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
   return {
     port,
     pid: child.pid,
     base,
     async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
+      if (gone()) return;
       child.kill('SIGTERM');
       await withTimeout(exited, 'the server to exit');
     },
+    /** SIGKILL: the node dies without any cleanup (no leaves, no Redis writes). */
+    async kill() {
+      if (gone()) return;
+      child.kill('SIGKILL');
+      await withTimeout(exited, 'the killed server to exit');
+    },
   };
+}
+
+/** The absolute path of `name` on PATH, or null. */
+function onPath(name) {
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/**
+ * Starts a throwaway `redis-server` on a free port (never the machine's 6379): no
+ * persistence, loopback only. Resolves once it accepts connections.
+ */
+async function startRedis(bin = onPath('redis-server')) {
+  if (!bin) throw new Error('redis-server is not on PATH');
+  let lastError;
+  // freePort can race with another process taking the port: try a few.
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const port = await freePort();
+    const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const ready = new Promise((resolve, reject) => {
+      const onData = (chunk) => {
+        output += chunk.toString();
+        if (output.includes('Ready to accept connections')) resolve();
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}:\n${output}`)));
+      child.once('error', reject);
+    });
+    try {
+      await withTimeout(ready, 'redis-server to accept connections');
+    } catch (e) {
+      lastError = e;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      continue;
+    }
+    return {
+      port,
+      url: `redis://127.0.0.1:${port}`,
+      async stop() {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        await withTimeout(exited, 'redis-server to exit');
+      },
+    };
+  }
+  throw lastError;
 }
 
 /**
@@ -209,7 +277,9 @@ module.exports = {
   connect,
   http,
   next,
+  onPath,
   pending,
+  startRedis,
   startServer,
   unique,
   withTimeout,
