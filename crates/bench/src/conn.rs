@@ -115,3 +115,163 @@ pub fn room_path(room: &str, sid: &str) -> String {
         escape(sid)
     )
 }
+
+/// A WebSocket read without a WebSocket library: the fan-out members use it so that reading a
+/// million frames a second costs the generator little beside the server it measures (server
+/// frames are unmasked and small: a header scan per frame, many frames per read).
+pub struct RawWs {
+    pub stream: TcpStream,
+    /// Bytes read and not yet parsed.
+    pub buf: bytes::BytesMut,
+}
+
+/// One server-to-client frame at the start of a buffer.
+pub struct RawFrame {
+    pub opcode: u8,
+    pub payload: std::ops::Range<usize>,
+    /// Header plus payload: what to consume.
+    pub len: usize,
+}
+
+pub const OP_TEXT: u8 = 1;
+pub const OP_CLOSE: u8 = 8;
+
+impl RawWs {
+    /// The complete frame at the start of `buf`, if one has arrived.
+    pub fn frame(buf: &[u8]) -> Option<RawFrame> {
+        let (&b0, &b1) = (buf.first()?, buf.get(1)?);
+        let (len, header) = match b1 & 0x7f {
+            126 => (u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]) as usize, 4),
+            127 => {
+                let bytes: [u8; 8] = buf.get(2..10)?.try_into().ok()?;
+                (u64::from_be_bytes(bytes) as usize, 10)
+            }
+            n => (n as usize, 2),
+        };
+        // Servers never mask; a mask key would follow the length.
+        let header: usize = if b1 & 0x80 != 0 { header + 4 } else { header };
+        let end = header.checked_add(len)?;
+        if buf.len() < end {
+            return None;
+        }
+        Some(RawFrame {
+            opcode: b0 & 0x0f,
+            payload: header..end,
+            len: end,
+        })
+    }
+
+    /// A masked client text frame (clients must mask; the key need not be secret here).
+    pub fn text_frame(text: &str) -> Vec<u8> {
+        const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+        let payload = text.as_bytes();
+        let mut out = vec![0x81];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n if n <= u16::MAX as usize => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&KEY);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+        out
+    }
+}
+
+/// Opens a raw WebSocket (the HTTP upgrade by hand) and waits for the first text frame.
+pub async fn connect_raw(
+    server: SocketAddr,
+    source: Ipv4Addr,
+    path: &str,
+) -> anyhow::Result<RawWs> {
+    tokio::time::timeout(CONNECT_TIMEOUT, connect_raw_now(server, source, path))
+        .await
+        .map_err(|_| anyhow::anyhow!("no connection within {CONNECT_TIMEOUT:?}"))?
+}
+
+async fn connect_raw_now(
+    server: SocketAddr,
+    source: Ipv4Addr,
+    path: &str,
+) -> anyhow::Result<RawWs> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))?;
+    let mut stream = socket.connect(server).await?;
+    stream.set_nodelay(true)?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {server}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut buf = bytes::BytesMut::with_capacity(64 * 1024);
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            anyhow::bail!("closed during the upgrade");
+        }
+        if buf.len() > 8192 {
+            anyhow::bail!("upgrade response too long");
+        }
+    };
+    if !buf.starts_with(b"HTTP/1.1 101") {
+        let line = String::from_utf8_lossy(&buf[..head_end.min(80)]).into_owned();
+        anyhow::bail!("upgrade refused: {line}");
+    }
+    let _ = buf.split_to(head_end);
+    // The server's hello.
+    loop {
+        if let Some(f) = RawWs::frame(&buf) {
+            let _ = buf.split_to(f.len);
+            if f.opcode == OP_TEXT {
+                break;
+            }
+            continue;
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            anyhow::bail!("closed before the first frame");
+        }
+    }
+    Ok(RawWs { stream, buf })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_server_frames_of_every_length_encoding() {
+        let mut buf = vec![0x81, 3, b'a', b'b', b'c'];
+        let f = RawWs::frame(&buf).expect("complete");
+        assert_eq!((f.opcode, f.payload.clone(), f.len), (OP_TEXT, 2..5, 5));
+        buf.truncate(4);
+        assert!(RawWs::frame(&buf).is_none(), "incomplete");
+        let mut long = vec![0x81, 126, 0x01, 0x00];
+        long.extend(std::iter::repeat_n(b'x', 256));
+        let f = RawWs::frame(&long).expect("complete");
+        assert_eq!((f.payload.start, f.len), (4, 260));
+        assert!(RawWs::frame(&[0x88]).is_none());
+    }
+
+    #[test]
+    fn masks_client_frames() {
+        let f = RawWs::text_frame(r#"{"type":"hb"}"#);
+        assert_eq!(f[0], 0x81);
+        assert_eq!(f[1], 0x80 | 13);
+        let key = &f[2..6];
+        let text: Vec<u8> = f[6..]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[i % 4])
+            .collect();
+        assert_eq!(text, br#"{"type":"hb"}"#);
+    }
+}

@@ -29,9 +29,19 @@ use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // A split run has several generator processes sharing the cores with the servers: one
+    // thread each keeps them from preempting one another.
+    if let cli::Command::Idle(a)
+    | cli::Command::Heartbeat(a)
+    | cli::Command::Churn(a)
+    | cli::Command::Fanout(a) = &cli.command
+    {
+        if a.worker.is_some() {
+            builder.worker_threads(1);
+        }
+    }
+    let rt = builder.enable_all().build()?;
     match cli.command {
         cli::Command::FloorServer(args) => rt.block_on(floor::serve(args)),
         cli::Command::Idle(args) => rt.block_on(run::main(scenario::Kind::Idle, args)),

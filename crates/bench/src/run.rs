@@ -184,6 +184,11 @@ fn figures(kind: Kind, args: &RunArgs, w: &Window, p: &mut Partial) -> Vec<Figur
     p.latencies_us.sort_unstable();
     let lat = |q| percentile_ms(&p.latencies_us, q);
     let mut out = vec![Figure::higher("sockets", "sockets connected", connected)];
+    out.push(Figure::lower(
+        "frames_in_per_s",
+        "frames/s received by clients",
+        p.get("frames_in") as f64 / d,
+    ));
     match kind {
         Kind::Idle => {
             let per_socket = match (w.rss_base_kib, w.rss_kib) {

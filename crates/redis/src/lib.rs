@@ -90,7 +90,11 @@ impl RedisOptions {
 }
 
 /// Pub/sub messages a node may have waiting before it counts as lagging (and loses some).
-const PUBSUB_BUFFER: usize = 65_536;
+/// fred allocates every slot of each of a client's notification channels up front (about
+/// 5 MiB per channel at 65,536), so only the subscriber gets a deep buffer.
+const PUBSUB_BUFFER: usize = 16_384;
+/// Notification depth of the command client, which receives no pub/sub messages.
+const COMMAND_CLIENT_BUFFER: usize = 64;
 
 /// Connects (a command client and a subscriber client) and returns the `redis` backend.
 /// Fails when Redis cannot be reached within `connect_timeout`.
@@ -105,12 +109,13 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
         })
         .with_performance_config(|p| {
             p.default_command_timeout = options.command_timeout;
-            p.broadcast_channel_capacity = PUBSUB_BUFFER;
+            p.broadcast_channel_capacity = COMMAND_CLIENT_BUFFER;
         })
         // Forever, 100 ms doubling up to 2 s (plus fred's jitter).
         .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
     let connect_error = |e: fred::error::Error| RedisError::Connect(e.to_string());
     let client = builder.build().map_err(connect_error)?;
+    builder.with_performance_config(|p| p.broadcast_channel_capacity = PUBSUB_BUFFER);
     let subscriber = builder.build_subscriber_client().map_err(connect_error)?;
     start(&client, options.connect_timeout).await?;
     start(&subscriber, options.connect_timeout).await?;

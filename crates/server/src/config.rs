@@ -118,6 +118,9 @@ settings! {
     /// Pending connections the kernel queues for accept (capped by net.core.somaxconn); the
     /// usual 1024 overflows under connection bursts [default: 4096].
     listen_backlog: u32 = 4096, "LISTEN_BACKLOG";
+    /// Threads that run connections; 0 = one per CPU core. Several nodes sharing a few cores
+    /// (tests, benchmarks) wait less on each other with 1 [default: 0].
+    worker_threads: usize = 0, "WORKER_THREADS";
     /// Seconds to wait for sockets to close on SIGINT/SIGTERM [default: 10].
     shutdown_grace: u64 = 10, "SHUTDOWN_GRACE";
     /// `text` or `json` logs [default: text].

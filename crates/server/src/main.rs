@@ -190,9 +190,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match run().await {
+fn main() -> std::process::ExitCode {
+    match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // One clear line (the cause chain), not a debug dump.
@@ -203,7 +202,16 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<()> {
+/// The runtime is built after the settings are read: WORKER_THREADS sizes it.
+fn runtime(settings: &Settings) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if settings.worker_threads > 0 {
+        builder.worker_threads(settings.worker_threads);
+    }
+    Ok(builder.enable_all().build()?)
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = settings(&cli)?;
     match cli.command.unwrap_or(Command::Serve) {
@@ -231,7 +239,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Serve => {
             init_logs(&settings);
-            serve(settings).await
+            runtime(&settings)?.block_on(serve(settings))
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::conn::now_us;
 use crate::http::Http;
 
 pub(super) const ROOM: &str = "fanout";
-const UPDATE_PREFIX: &str = r#"{"type":"ACTIVITY_UPDATE_PRESENCE""#;
+pub(super) const UPDATE_PREFIX: &str = r#"{"type":"ACTIVITY_UPDATE_PRESENCE""#;
 const POSITION: &str = r#""position":"#;
 
 /// The send time carried by an update event.

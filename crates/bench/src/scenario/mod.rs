@@ -198,9 +198,14 @@ pub async fn setup(
         .collect();
     let mut connected = futures_util::stream::iter(paths.into_iter().enumerate())
         .map(|(i, (server, path))| async move {
-            let mut ws = conn::connect(server, sources.addr(i), &path).await?;
-            conn::first_text(&mut ws, Duration::from_secs(30)).await?;
-            anyhow::Ok((i, ws))
+            let client = if kind == Kind::Fanout {
+                sockets::Client::Raw(conn::connect_raw(server, sources.addr(i), &path).await?)
+            } else {
+                let mut ws = conn::connect(server, sources.addr(i), &path).await?;
+                conn::first_text(&mut ws, Duration::from_secs(30)).await?;
+                sockets::Client::Ws(Box::new(ws))
+            };
+            anyhow::Ok((i, client))
         })
         .buffer_unordered(load.connect_concurrency.max(1));
     let mut tasks = tokio::task::JoinSet::new();
@@ -209,9 +214,9 @@ pub async fn setup(
     let mut first_error = None;
     while let Some(result) = connected.next().await {
         match result {
-            Ok((i, ws)) => {
+            Ok((i, client)) => {
                 count += 1;
-                sockets::spawn(kind, load, i, ws, ctx.clone(), &mut tasks);
+                sockets::spawn(kind, load, i, client, ctx.clone(), &mut tasks);
             }
             Err(e) => {
                 failures += 1;
