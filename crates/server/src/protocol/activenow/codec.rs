@@ -1,5 +1,7 @@
 //! Seed 0's wire format: server frames and client messages.
 
+use std::borrow::Cow;
+
 use activenow_engine::{EventKind, Renderer, Room, RoomEvent};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -169,17 +171,25 @@ pub enum ClientMessage {
     UpdateSid(String),
 }
 
+/// Fields borrow from the frame: decoding a heartbeat allocates nothing.
 #[derive(Deserialize)]
-struct RawMessage {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    session_id: Option<String>,
-    #[serde(rename = "sessionId")]
-    session_id_camel: Option<String>,
+struct RawMessage<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(rename = "sessionId", borrow)]
+    session_id_camel: Option<Cow<'a, str>>,
 }
+
+/// What the seed's clients send tens of thousands of times a second, byte for byte.
+const HEARTBEAT: &str = r#"{"type":"hb"}"#;
 
 /// Decodes a client message, or says which error code to answer with.
 pub fn decode(text: &str) -> Result<ClientMessage, (&'static str, String)> {
+    if text == HEARTBEAT {
+        return Ok(ClientMessage::Heartbeat);
+    }
     let raw: RawMessage = serde_json::from_str(text).map_err(|e| {
         (
             code::BAD_JSON,
@@ -191,7 +201,7 @@ pub fn decode(text: &str) -> Result<ClientMessage, (&'static str, String)> {
         // `updateSid` + `session_id` is the documented form; `updatesid` + `sessionId` is what
         // the original server parsed. Either field is accepted with either spelling.
         Some("updateSid" | "updatesid") => match raw.session_id.or(raw.session_id_camel) {
-            Some(id) => Ok(ClientMessage::UpdateSid(id)),
+            Some(id) => Ok(ClientMessage::UpdateSid(id.into_owned())),
             None => Err((code::BAD_MESSAGE, "updateSid needs session_id".into())),
         },
         Some(other) => Err((code::UNKNOWN_TYPE, format!("unknown type {other:?}"))),
@@ -273,6 +283,19 @@ mod tests {
     #[test]
     fn decoding() {
         assert_eq!(decode(r#"{"type":"hb"}"#), Ok(ClientMessage::Heartbeat));
+        // Not byte for byte the usual heartbeat: the JSON path, escapes included.
+        assert_eq!(
+            decode(r#" { "type" : "hb" } "#),
+            Ok(ClientMessage::Heartbeat)
+        );
+        assert_eq!(
+            decode(r#"{"type":"h\u0062"}"#),
+            Ok(ClientMessage::Heartbeat)
+        );
+        assert_eq!(
+            decode(r#"{"type":"updateSid","session_id":"a\"b"}"#),
+            Ok(ClientMessage::UpdateSid("a\"b".into()))
+        );
         assert_eq!(
             decode(r#"{"type":"updateSid","session_id":"a"}"#),
             Ok(ClientMessage::UpdateSid("a".into()))
