@@ -263,6 +263,37 @@ async function http(server, method, path, body, { key = API_KEY } = {}) {
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
+/**
+ * Every client increments metadata item `n` of channel `ch` once, re-reading and retrying
+ * on METADATA_CONFLICT. Returns `winners` (revision -> client index; a revision won twice
+ * fails) and how many conflicts the retries met.
+ */
+async function incrementConcurrently(clients, ch) {
+  const winners = new Map();
+  let conflicts = 0;
+  await Promise.all(
+    clients.map(async (c, i) => {
+      for (;;) {
+        const cur = await ask(c, 'metadata:getChannel', ch);
+        const { value, revision } = cur.metadata.n;
+        const r = await ask(c, 'metadata:updateChannel', {
+          ...ch,
+          data: [{ key: 'n', value: String(Number(value) + 1), revision }],
+        });
+        if (r.ok) {
+          const won = r.metadata.n.revision;
+          if (winners.has(won)) throw new Error(`revision ${won} won twice`);
+          winners.set(won, i);
+          return;
+        }
+        if (r.code !== 'METADATA_CONFLICT') throw new Error(`expected METADATA_CONFLICT: ${JSON.stringify(r)}`);
+        conflicts += 1;
+      }
+    }),
+  );
+  return { winners, conflicts };
+}
+
 let counter = 0;
 function unique(tag) {
   counter += 1;
@@ -276,6 +307,7 @@ module.exports = {
   close,
   connect,
   http,
+  incrementConcurrently,
   next,
   onPath,
   pending,

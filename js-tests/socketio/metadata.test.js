@@ -3,7 +3,7 @@
 // metadata:event broadcast, and 20 concurrent writers on one item.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer, connect, ask, next, close, http, unique } = require('./helpers');
+const { startServer, connect, ask, next, close, http, incrementConcurrently, unique } = require('./helpers');
 
 let server;
 test.before(async () => {
@@ -173,30 +173,7 @@ test('20 concurrent writers on one item: one winner per revision, no lost update
     assert.ok(round.filter((r) => !r.ok).every((r) => r.code === 'METADATA_CONFLICT'));
     const reset = await ask(clients[0], 'metadata:setChannel', { ...ch, data: [{ key: 'n', value: '0' }] });
 
-    const winners = new Map(); // revision -> writer
-    let conflicts = 0;
-    // Each writer reads, increments and writes with the revision it read; on conflict it
-    // reads again and retries until its increment lands.
-    await Promise.all(
-      clients.map(async (c, i) => {
-        for (;;) {
-          const cur = await ask(c, 'metadata:getChannel', ch);
-          const { value, revision } = cur.metadata.n;
-          const r = await ask(c, 'metadata:updateChannel', {
-            ...ch,
-            data: [{ key: 'n', value: String(Number(value) + 1), revision }],
-          });
-          if (r.ok) {
-            const won = r.metadata.n.revision;
-            assert.ok(!winners.has(won), `revision ${won} won twice`);
-            winners.set(won, i);
-            return;
-          }
-          assert.equal(r.code, 'METADATA_CONFLICT', JSON.stringify(r));
-          conflicts += 1;
-        }
-      }),
-    );
+    const { winners, conflicts } = await incrementConcurrently(clients, ch);
     assert.deepEqual([...winners.keys()].sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i + 2));
     const last = await ask(clients[0], 'metadata:getChannel', ch);
     assert.equal(last.metadata.n.value, '20', 'no increment lost');

@@ -15,6 +15,7 @@ const {
   close,
   connect,
   http,
+  incrementConcurrently,
   next,
   onPath,
   pending,
@@ -368,25 +369,7 @@ describe('Socket.IO on Redis, two nodes', { skip }, () => {
       // conflict it reads again (on its own node) and retries until its increment lands.
       const reset = await ask(clients[1], 'metadata:setChannel', { ...ch, data: [{ key: 'n', value: '0' }] });
       assert.equal(reset.ok, true);
-      const winners = new Map(); // revision -> writer
-      let conflicts = 0;
-      await Promise.all(
-        clients.map(async (c, i) => {
-          for (;;) {
-            const cur = await ask(c, 'metadata:getChannel', ch);
-            const { value, revision } = cur.metadata.n;
-            const r = await ask(c, 'metadata:updateChannel', { ...ch, data: [{ key: 'n', value: String(Number(value) + 1), revision }] });
-            if (r.ok) {
-              const won = r.metadata.n.revision;
-              assert.ok(!winners.has(won), `revision ${won} won twice`);
-              winners.set(won, i);
-              return;
-            }
-            assert.equal(r.code, 'METADATA_CONFLICT', JSON.stringify(r));
-            conflicts += 1;
-          }
-        }),
-      );
+      const { winners, conflicts } = await incrementConcurrently(clients, ch);
       assert.deepEqual([...winners.keys()].sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i + 2));
       const last = await ask(clients[0], 'metadata:getChannel', ch);
       assert.equal(last.metadata.n.value, '20', 'no increment lost');
