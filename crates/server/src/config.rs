@@ -592,5 +592,14 @@ mod tests {
         );
         s.channel_ping_interval = 0;
         assert!(s.validate().is_ok());
+        s.client_auth = "jwt".into();
+        assert!(s.validate().is_err(), "jwt needs a key");
+        s.jwt_secret = "k".into();
+        assert!(s.validate().is_ok());
+        s.client_auth = "on".into();
+        assert!(s.validate().is_err());
+        s.client_auth = "off".into();
+        s.metadata_write = "anyone".into();
+        assert!(s.validate().is_err());
     }
 }
