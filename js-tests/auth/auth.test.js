@@ -276,6 +276,28 @@ test('channel places cannot be taken from /v1/ws', async () => {
   }
 });
 
+test('METADATA_WRITE=server: Socket.IO writes refused, the API key writes over HTTP', async () => {
+  const s = await startServer({ METADATA_WRITE: 'server', API_KEY });
+  const c = sio(s, {});
+  try {
+    await connected(c);
+    assert.equal((await ask(c, 'presence:join', { roomId: 'srv', userId: 'u' })).ok, true);
+    const ch = { channelName: 'srv', channelType: 'room' };
+    const r = await ask(c, 'metadata:setChannel', { ...ch, data: [{ key: 'k', value: 'v' }] });
+    assert.deepEqual([r.ok, r.code], [false, 'METADATA_FORBIDDEN']);
+    const res = await fetch(s.http('/v1/channels/room/srv/metadata'), {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+      body: JSON.stringify({ data: [{ key: 'k', value: 'v' }] }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal((await ask(c, 'metadata:getChannel', ch)).metadata.k.value, 'v');
+  } finally {
+    c.close();
+    await s.stop();
+  }
+});
+
 test('CLIENT_AUTH=off on a non-loopback address warns once at start', async () => {
   const s = await startServer({ BIND: '0.0.0.0' });
   try {
