@@ -146,10 +146,11 @@ test('error codes: METADATA_CONFLICT, METADATA_INVALID, METADATA_LOCK', async ()
     assert.equal((await ask(a, 'lock:acquire', { name: lock, ttlMs: 1000 })).ok, true);
     assert.equal((await ask(a, 'metadata:updateChannel', guarded)).ok, true);
 
-    // A socket that has not joined has no actor: it cannot hold locks.
+    // A socket that has not joined has no actor: it cannot hold locks nor write metadata.
     const anon = await connect(server);
     assert.equal((await ask(anon, 'lock:acquire', { name: unique('l') })).code, 'LOCK_INVALID');
-    assert.equal((await ask(anon, 'metadata:updateChannel', guarded)).code, 'METADATA_LOCK');
+    assert.equal((await ask(anon, 'metadata:updateChannel', guarded)).code, 'METADATA_FORBIDDEN');
+    assert.equal((await ask(anon, 'metadata:setChannel', { ...ch, data: [] })).code, 'METADATA_FORBIDDEN');
     await close(anon);
   } finally {
     await close(a, b);

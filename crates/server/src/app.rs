@@ -91,6 +91,9 @@ pub fn router(state: AppState) -> Router {
             protocol::socketio::detach_request,
         ))
         .layer(DefaultBodyLimit::max(state.settings.max_frame_bytes))
+        .layer(axum::middleware::from_fn(
+            crate::transport::encoding::refuse_lossy,
+        ))
         .layer(crate::observe::cors(&state.origins))
         .with_state(state)
 }

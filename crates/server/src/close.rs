@@ -12,6 +12,8 @@ pub const TOO_BIG: u16 = 1009;
 pub const INTERNAL: u16 = 1011;
 /// Service restart: the node is shutting down; reconnect (elsewhere).
 pub const RESTART: u16 = 1012;
+/// CLIENT_AUTH=jwt: the socket's token passed `exp` + JWT_LEEWAY without a `refresh`.
+pub const TOKEN_EXPIRED: u16 = 4001;
 
 /// Error codes of `{"type":"error","code":...}` frames and HTTP `{"error":...}` bodies.
 pub mod code {
@@ -49,6 +51,15 @@ pub mod code {
     pub const LOCK_INVALID: &str = "LOCK_INVALID";
     /// A Socket.IO presence request with missing or invalid fields.
     pub const PRESENCE_INVALID: &str = "PRESENCE_INVALID";
+    /// CLIENT_AUTH=jwt: the request names an identity other than its token's subject (HTTP 403
+    /// `identity_mismatch`; Socket.IO acks `IDENTITY_MISMATCH`).
+    pub const IDENTITY_MISMATCH: &str = "identity_mismatch";
+    pub const IDENTITY_MISMATCH_ACK: &str = "IDENTITY_MISMATCH";
+    /// A Socket.IO metadata write this socket may not make (not joined, not a member of the
+    /// channel's room, or METADATA_WRITE=server).
+    pub const METADATA_FORBIDDEN: &str = "METADATA_FORBIDDEN";
+    /// A percent-encoded path or query that does not decode to UTF-8 (HTTP 400).
+    pub const BAD_ENCODING: &str = "bad_encoding";
 }
 
 /// Error codes of the channels protocol (`/ws`), as seed 2's clients know them:

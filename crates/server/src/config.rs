@@ -211,6 +211,15 @@ settings! {
     /// Channels: seconds a socket may stay silent (no message, no pong) before it is closed
     /// with 1001; 0 = never [default: 60].
     channel_idle_timeout: u64 = 60, "CHANNEL_IDLE_TIMEOUT";
+    /// Identity proof of clients: `off` (the seeds' behaviour: a client-chosen session id,
+    /// userId or playerId is a bearer credential) or `jwt` (every endpoint where a client
+    /// claims an identity needs a token verified as on `/ws`; the identity is its subject)
+    /// [default: off].
+    client_auth: String = "off".into(), "CLIENT_AUTH";
+    /// Who may write Socket.IO channel metadata: `members` (a joined socket, as its joined
+    /// userId; with CLIENT_AUTH=jwt joined to the channel's room) or `server` (only the HTTP
+    /// API with API_KEY; Socket.IO writes get METADATA_FORBIDDEN) [default: members].
+    metadata_write: String = "members".into(), "METADATA_WRITE";
 }
 
 /// Subscribers per channel when neither CHANNEL_MAX_USERS nor MAX_ROOM_USERS says otherwise
@@ -380,10 +389,35 @@ impl Settings {
         if self.session_ttl == 0 || self.session_max_ttl < self.session_ttl {
             return invalid("SESSION_MAX_TTL", "must be at least SESSION_TTL (> 0)");
         }
+        if !matches!(self.client_auth.as_str(), "off" | "jwt") {
+            return invalid("CLIENT_AUTH", "must be off or jwt");
+        }
+        if self.client_auth_jwt()
+            && self.jwt_secret.is_empty()
+            && self.jwt_public_key_file.is_empty()
+        {
+            return invalid(
+                "CLIENT_AUTH",
+                "jwt needs JWT_SECRET or JWT_PUBLIC_KEY_FILE to verify tokens",
+            );
+        }
+        if !matches!(self.metadata_write.as_str(), "members" | "server") {
+            return invalid("METADATA_WRITE", "must be members or server");
+        }
         if self.node_id.is_empty() || self.node_id.chars().any(|c| c.is_control()) {
             return invalid("NODE_ID", "must be non-empty text");
         }
         Ok(())
+    }
+
+    /// CLIENT_AUTH=jwt: identities come from verified tokens.
+    pub fn client_auth_jwt(&self) -> bool {
+        self.client_auth == "jwt"
+    }
+
+    /// METADATA_WRITE=server: Socket.IO sockets cannot write channel metadata.
+    pub fn metadata_write_server_only(&self) -> bool {
+        self.metadata_write == "server"
     }
 
     pub fn presence_ttl(&self) -> Duration {
@@ -558,5 +592,14 @@ mod tests {
         );
         s.channel_ping_interval = 0;
         assert!(s.validate().is_ok());
+        s.client_auth = "jwt".into();
+        assert!(s.validate().is_err(), "jwt needs a key");
+        s.jwt_secret = "k".into();
+        assert!(s.validate().is_ok());
+        s.client_auth = "on".into();
+        assert!(s.validate().is_err());
+        s.client_auth = "off".into();
+        s.metadata_write = "anyone".into();
+        assert!(s.validate().is_err());
     }
 }

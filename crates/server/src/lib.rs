@@ -14,9 +14,11 @@
 //! - [`close`]: every close code and error code.
 //! - [`error`]: HTTP error bodies.
 //! - [`api_key`]: the bearer-key check of server-side endpoints.
+//! - [`client_auth`]: CLIENT_AUTH: identity proof of clients, token expiry of open sockets.
 
 pub mod api_key;
 pub mod app;
+pub mod client_auth;
 pub mod close;
 pub mod config;
 pub mod error;

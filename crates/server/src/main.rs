@@ -30,7 +30,9 @@ enum Command {
     Serve,
     /// Print the effective configuration (secrets masked) and exit.
     Config,
-    /// Print a channels (`/ws`) token signed with JWT_SECRET (HS256), for tests and local use.
+    /// Print a client token signed with JWT_SECRET (HS256), for tests and local use: for the
+    /// channels endpoint, and with CLIENT_AUTH=jwt for every client endpoint (rooms, visitors,
+    /// Socket.IO, online status). How to present it goes to stderr.
     Token {
         /// The user id: the token's `sub` and `user_id`.
         #[arg(long)]
@@ -44,7 +46,39 @@ enum Command {
         /// Lifetime: 720h, 30m, 90s, 7d or seconds.
         #[arg(long, default_value = "720h")]
         ttl: String,
+        /// The endpoint the token is for; one token serves them all (its subject is the
+        /// identity everywhere), this only picks the usage hint printed to stderr.
+        #[arg(long, value_enum, default_value = "channels")]
+        protocol: TokenProtocol,
     },
+}
+
+/// Endpoints that take a client token.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TokenProtocol {
+    /// `GET /ws` (seed 2).
+    Channels,
+    /// `GET /v1/ws`, `/v1/ws/web`, `/web` and `POST /v1/activity/presence/update` (seed 0).
+    Rooms,
+    /// `/socket.io/` (seed 1): `io(url, {auth: {token}})`.
+    Socketio,
+    /// `/api/online/*` and its ping socket (seed 3).
+    Online,
+}
+
+fn token_usage(protocol: TokenProtocol, user: &str) -> String {
+    match protocol {
+        TokenProtocol::Channels => "ws://HOST/ws?token=$TOKEN".into(),
+        TokenProtocol::Rooms => format!(
+            "ws://HOST/v1/ws?room=R&token=$TOKEN (identity {user:?}); HTTP: Authorization: Bearer $TOKEN"
+        ),
+        TokenProtocol::Socketio => format!(
+            "io(\"http://HOST\", {{ auth: {{ token: TOKEN }} }}); presence:join with userId {user:?}"
+        ),
+        TokenProtocol::Online => format!(
+            "ws://HOST/api/online/ws?token=$TOKEN; POST /api/online/heartbeat {{\"playerId\":{user:?}}} with Authorization: Bearer $TOKEN"
+        ),
+    }
 }
 
 fn token(
@@ -163,6 +197,7 @@ fn listen(settings: &Settings) -> anyhow::Result<TcpListener> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     // A configured key that cannot be used is a startup error, not a silently closed door.
     channels::Verifier::from_settings(&settings)?;
+    activenow::client_auth::warn_if_open(&settings);
     match raise_fd_limit() {
         Ok((soft, hard)) => {
             tracing::info!(limit = soft, hard, "open file limit (each socket uses one)");
@@ -226,6 +261,7 @@ fn run() -> anyhow::Result<()> {
             user_type,
             room,
             ttl,
+            protocol,
         } => {
             let t = token(
                 &settings,
@@ -235,6 +271,7 @@ fn run() -> anyhow::Result<()> {
                 &ttl,
             )?;
             println!("{t}");
+            eprintln!("use: {}", token_usage(protocol, &user));
             Ok(())
         }
         Command::Serve => {

@@ -69,8 +69,8 @@ async fn a_publish_on_one_node_reaches_the_other_once() {
     assert_eq!(subscribe(&mut peer_b, "other").await["type"], "subscribed");
     // Both nodes see the same channel presence.
     for node in [&a, &b] {
-        let (_, rooms) = node.get("/v1/activity/rooms").await;
-        assert_eq!(rooms["room_count"]["mesh"], 3);
+        let room = activenow::protocol::channels::codec::room_of("mesh");
+        assert_eq!(node.state().engine.count(&room).await.unwrap(), 3);
     }
     a.stop().await;
     b.stop().await;

@@ -3,6 +3,7 @@
 //! per-connection rate limit. Protocols supply only a [`ws::Inbound`] handler.
 
 pub mod admission;
+pub mod encoding;
 pub mod origin;
 pub mod rate;
 pub mod ws;

@@ -34,6 +34,21 @@ pub trait Inbound: Send {
 
     /// Renders a transport-level error (rate limit, binary frame) in the protocol's format.
     fn error_frame(&self, code: &'static str, message: &str) -> Bytes;
+
+    /// Wall-clock ms at which the socket's token expires (close 4001); read again after
+    /// every message, since a `refresh` moves it. `None` = never.
+    fn expires_at_ms(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// The monotonic instant of a wall-clock deadline (a year away for `None`).
+fn deadline(at_ms: Option<u64>) -> tokio::time::Instant {
+    let year = Duration::from_secs(86_400 * 365);
+    let wait = at_ms.map_or(year, |at| {
+        Duration::from_millis(at.saturating_sub(activenow_engine::clock::now_ms())).min(year)
+    });
+    tokio::time::Instant::now() + wait
 }
 
 /// Applies the buffer and size limits to an upgrade.
@@ -147,6 +162,9 @@ pub async fn drive_with(
     // its lock once per message on every socket.
     let shutdown = app.shutdown.cancelled();
     tokio::pin!(shutdown);
+    let mut expires = inbound.expires_at_ms();
+    let expiry = tokio::time::sleep_until(deadline(expires));
+    tokio::pin!(expiry);
     loop {
         tokio::select! {
             biased;
@@ -212,6 +230,14 @@ pub async fn drive_with(
                         return;
                     }
                 }
+                if inbound.expires_at_ms() != expires {
+                    expires = inbound.expires_at_ms();
+                    expiry.as_mut().reset(deadline(expires));
+                }
+            }
+            _ = &mut expiry, if expires.is_some() => {
+                send_close(socket, close::TOKEN_EXPIRED, "token_expired").await;
+                return;
             }
             _ = async {
                 match ping.as_mut() {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use activenow::protocol::channels::codec::room_of;
 use activenow::protocol::channels::mint;
 use activenow::Settings;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -45,6 +46,16 @@ pub fn hs256(claims: Value, secret: &str) -> String {
         claims,
         &EncodingKey::from_secret(secret.as_bytes()),
     )
+}
+
+/// Subscribers of a channel, as the engine counts them (channel rooms are internal rooms).
+pub async fn channel_count(server: &TestServer, channel: &str) -> u64 {
+    server
+        .state()
+        .engine
+        .count(&room_of(channel))
+        .await
+        .unwrap()
 }
 
 pub async fn connect(server: &TestServer, user: &str) -> Client {

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use activenow_engine::{EngineError, Room, State};
+use activenow_engine::{EngineError, Identity, Room, State};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State as AxumState};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use super::codec::{DISPLAY_NAME, POSITION};
 use super::{session_id, ApiError};
 use crate::app::AppState;
+use crate::client_auth::{self, Caller};
 
 /// Most rooms `GET /v1/rooms/active` returns.
 const ACTIVE_ROOMS_CAP: usize = 100;
@@ -52,23 +53,45 @@ pub struct UpdateBody {
 }
 
 /// `POST /v1/activity/presence/update`: refreshes the session and broadcasts
-/// `ACTIVITY_UPDATE_PRESENCE`. 404 unless the session is present in the room.
+/// `ACTIVITY_UPDATE_PRESENCE`. 404 unless the session is present in the room. With
+/// CLIENT_AUTH=jwt the session is the bearer token's subject (a different
+/// `x-socket-session-id` is 403); `Authorization: Bearer <API_KEY>` updates any session.
 pub async fn update_presence(
     AxumState(app): AxumState<AppState>,
     headers: HeaderMap,
     body: Result<Json<UpdateBody>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(body) =
-        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.body_text()))?;
-    let identity = session_id(&headers, None, app.settings.max_session_id_bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_session_id", e))?
-        .ok_or_else(|| {
-            ApiError::new(
+) -> Result<Response, Response> {
+    let caller = client_auth::http_caller(&app, &headers).map_err(IntoResponse::into_response)?;
+    let Json(body) = body.map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.body_text()).into_response()
+    })?;
+    let named = session_id(&headers, None, app.settings.max_session_id_bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_session_id", e).into_response())?;
+    let identity = match (named, &caller) {
+        (None, Caller::User(user)) => user.clone(),
+        (Some(id), _) => id,
+        (None, _) => {
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "missing_session_id",
                 "x-socket-session-id header is required",
             )
-        })?;
+            .into_response())
+        }
+    };
+    if let Some(refused) = caller.refuse_acting_as(&identity) {
+        return Err(refused.into_response());
+    }
+    update(&app, identity, body)
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
+async fn update(
+    app: &AppState,
+    identity: Identity,
+    body: UpdateBody,
+) -> Result<Response, ApiError> {
     let room = parse_room(Some(&body.room_name))?;
     let mut patch = State::new();
     if let Some(name) = body.display_name {

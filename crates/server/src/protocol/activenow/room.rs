@@ -3,15 +3,17 @@
 use std::collections::HashMap;
 
 use activenow_engine::{Connection, EngineError, Identity, Liveness, Room, State};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State as AxumState};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use super::codec::{self, ClientMessage};
 use super::{http_error, random_session_id, session_id};
 use crate::app::AppState;
+use crate::client_auth::{self, Expiring, Proof, Refusal};
 use crate::close::{self, code};
 use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws::{self, Inbound, Reply};
@@ -20,7 +22,7 @@ pub async fn upgrade(
     AxumState(app): AxumState<AppState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     if let Some(refused) = refuse_upgrade(&app, &headers) {
         return refused;
@@ -32,23 +34,62 @@ pub async fn upgrade(
             return http_error(StatusCode::BAD_REQUEST, "bad_room", format!("room: {e}"));
         }
     };
-    let identity = match session_id(
-        &headers,
+    let (identity, proof) = match identify(&app, &query, &headers) {
+        Ok(found) => found,
+        Err(refused) => return refused.into_response(),
+    };
+    // Identity before the upgrade check: a plain GET learns that it needs a token.
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let tracker = app.sockets.clone();
+    let mut upgrade = ws::configure(upgrade, &app);
+    if let Some(protocol) = proof.as_ref().and_then(|p| p.select_protocol.clone()) {
+        upgrade = upgrade.protocols([protocol]);
+    }
+    upgrade.on_upgrade(move |socket| tracker.track_future(run(app, socket, room, identity, proof)))
+}
+
+/// The identity of a room or visitors socket: with CLIENT_AUTH=jwt the token's subject (a
+/// different `socket_session_id` / `x-socket-session-id` is refused with 403); otherwise
+/// the one the client names, or a random one.
+pub(super) fn identify(
+    app: &AppState,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<(Identity, Option<Proof>), Refusal> {
+    let named = match session_id(
+        headers,
         query.get("socket_session_id").map(String::as_str),
         app.settings.max_session_id_bytes,
     ) {
-        Ok(id) => id.unwrap_or_else(random_session_id),
+        Ok(id) => id,
         Err(e) => {
             app.metrics.upgrades_refused.inc();
-            return http_error(StatusCode::BAD_REQUEST, "bad_session_id", e);
+            return Err(Refusal {
+                status: StatusCode::BAD_REQUEST,
+                code: "bad_session_id",
+                message: e,
+            });
         }
     };
-    let tracker = app.sockets.clone();
-    ws::configure(upgrade, &app)
-        .on_upgrade(move |socket| tracker.track_future(run(app, socket, room, identity)))
+    match client_auth::upgrade(app, query, headers)? {
+        Some(proof) => Ok((
+            client_auth::claimed(app, &proof, named.as_ref())?,
+            Some(proof),
+        )),
+        None => Ok((named.unwrap_or_else(random_session_id), None)),
+    }
 }
 
-async fn run(app: AppState, mut socket: WebSocket, room: Room, identity: Identity) {
+async fn run(
+    app: AppState,
+    mut socket: WebSocket,
+    room: Room,
+    identity: Identity,
+    proof: Option<Proof>,
+) {
     let conn = app.engine.connect(Liveness::Heartbeat {
         ttl: app.settings.presence_ttl(),
     });
@@ -69,10 +110,12 @@ async fn run(app: AppState, mut socket: WebSocket, room: Room, identity: Identit
                 .is_ok()
             {
                 conn.outbox().told_count(t.version, t.count);
-                let mut inbound = RoomInbound {
+                let inbound = RoomInbound {
                     conn: &conn,
                     max_session_id_bytes: app.settings.max_session_id_bytes,
+                    proven: proof.as_ref().map(|p| p.user.clone()),
                 };
+                let mut inbound = Expiring::new(&app, proof.as_ref(), inbound);
                 ws::drive(&mut socket, conn.outbox(), &app, &mut inbound).await;
             }
         }
@@ -98,6 +141,8 @@ async fn run(app: AppState, mut socket: WebSocket, room: Room, identity: Identit
 pub(super) struct RoomInbound<'a> {
     pub conn: &'a Connection,
     pub max_session_id_bytes: usize,
+    /// CLIENT_AUTH=jwt: the token's subject, the only id `updateSid` may name.
+    pub proven: Option<Identity>,
 }
 
 impl Inbound for RoomInbound<'_> {
@@ -114,6 +159,12 @@ impl Inbound for RoomInbound<'_> {
                         self.max_session_id_bytes
                     );
                     return Reply::Frame(codec::error(code::BAD_MESSAGE, &msg));
+                }
+                if self.proven.as_ref().is_some_and(|p| p.as_str() != id) {
+                    return Reply::Frame(codec::error(
+                        code::IDENTITY_MISMATCH,
+                        "CLIENT_AUTH=jwt: the identity is the token's subject",
+                    ));
                 }
                 self.conn
                     .heartbeat()

@@ -4,15 +4,16 @@
 use std::collections::HashMap;
 
 use activenow_engine::{Liveness, Room, State};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State as AxumState};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 
 use super::codec;
-use super::room::RoomInbound;
-use super::{http_error, random_session_id, session_id};
+use super::room::{identify, RoomInbound};
 use crate::app::AppState;
+use crate::client_auth::{Expiring, Proof};
 use crate::close::{self, code};
 use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws;
@@ -21,28 +22,34 @@ pub async fn upgrade(
     AxumState(app): AxumState<AppState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     if let Some(refused) = refuse_upgrade(&app, &headers) {
         return refused;
     }
-    let identity = match session_id(
-        &headers,
-        query.get("socket_session_id").map(String::as_str),
-        app.settings.max_session_id_bytes,
-    ) {
-        Ok(id) => id.unwrap_or_else(random_session_id),
-        Err(e) => {
-            app.metrics.upgrades_refused.inc();
-            return http_error(StatusCode::BAD_REQUEST, "bad_session_id", e);
-        }
+    let (identity, proof) = match identify(&app, &query, &headers) {
+        Ok(found) => found,
+        Err(refused) => return refused.into_response(),
+    };
+    // Identity before the upgrade check: a plain GET learns that it needs a token.
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(rejection) => return rejection.into_response(),
     };
     let tracker = app.sockets.clone();
-    ws::configure(upgrade, &app)
-        .on_upgrade(move |socket| tracker.track_future(run(app, socket, identity)))
+    let mut upgrade = ws::configure(upgrade, &app);
+    if let Some(protocol) = proof.as_ref().and_then(|p| p.select_protocol.clone()) {
+        upgrade = upgrade.protocols([protocol]);
+    }
+    upgrade.on_upgrade(move |socket| tracker.track_future(run(app, socket, identity, proof)))
 }
 
-async fn run(app: AppState, mut socket: WebSocket, identity: activenow_engine::Identity) {
+async fn run(
+    app: AppState,
+    mut socket: WebSocket,
+    identity: activenow_engine::Identity,
+    proof: Option<Proof>,
+) {
     if ws::send_frame(&mut socket, codec::gateway_connect())
         .await
         .is_err()
@@ -67,10 +74,12 @@ async fn run(app: AppState, mut socket: WebSocket, identity: activenow_engine::I
             if !t.identity_changed {
                 let _ = conn.outbox().push(codec::visitor_online(t.count, t.ts_ms));
             }
-            let mut inbound = RoomInbound {
+            let inbound = RoomInbound {
                 conn: &conn,
                 max_session_id_bytes: app.settings.max_session_id_bytes,
+                proven: proof.as_ref().map(|p| p.user.clone()),
             };
+            let mut inbound = Expiring::new(&app, proof.as_ref(), inbound);
             ws::drive(&mut socket, conn.outbox(), &app, &mut inbound).await;
         }
         Err(e) => {

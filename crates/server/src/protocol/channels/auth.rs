@@ -25,6 +25,9 @@ pub struct Principal {
     pub user: Identity,
     pub user_type: Option<String>,
     pub room_id: Option<String>,
+    /// `exp` + JWT_LEEWAY in wall-clock milliseconds: when an open socket of this holder is
+    /// closed with 4001 `token_expired` (unless it refreshed). `None`: no `exp`.
+    pub expires_at_ms: Option<u64>,
 }
 
 /// Why a token was refused; `code` is the `error` of the 401 body.
@@ -160,7 +163,7 @@ impl Verifier {
                 _ => refuse(auth_code::INVALID, "token signature does not verify"),
             })?
             .claims;
-        self.check_times(&claims, now_ms)?;
+        let expires_at_ms = self.check_times(&claims, now_ms)?;
         let user = subject(claims.sub.as_ref())
             .or_else(|| subject(claims.user_id.as_ref()))
             .ok_or_else(|| refuse(auth_code::NO_SUBJECT, "token has no sub or user_id claim"))?;
@@ -177,13 +180,16 @@ impl Verifier {
             user: Identity::new(&user),
             user_type: subject(claims.user_type.as_ref()),
             room_id: subject(claims.room_id.as_ref()),
+            expires_at_ms,
         })
     }
 
-    fn check_times(&self, claims: &Claims, now_ms: u64) -> Result<(), AuthError> {
+    /// Checks `exp` and `nbf`; returns `exp` + leeway in milliseconds.
+    fn check_times(&self, claims: &Claims, now_ms: u64) -> Result<Option<u64>, AuthError> {
         let now = now_ms as f64 / 1000.0;
         let leeway = self.leeway_secs as f64;
-        match numeric_date(claims.exp.as_ref())? {
+        let exp = numeric_date(claims.exp.as_ref())?;
+        match exp {
             Some(exp) if exp + leeway <= now => {
                 return Err(refuse(auth_code::EXPIRED, "token has expired"));
             }
@@ -200,7 +206,8 @@ impl Verifier {
                 return Err(refuse(auth_code::EXPIRED, "token is not valid yet (nbf)"));
             }
         }
-        Ok(())
+        // Saturating float-to-int: an absurd `exp` means "never" rather than a wrap-around.
+        Ok(exp.map(|exp| ((exp + leeway) * 1000.0) as u64))
     }
 }
 
@@ -234,7 +241,9 @@ fn numeric_date(v: Option<&Value>) -> Result<Option<f64>, AuthError> {
 }
 
 /// The `alg` of a token's header, read by hand so that algorithms the library does not know
-/// (`none`) are reported as the wrong algorithm rather than as garbage.
+/// (`none`) are reported as the wrong algorithm rather than as garbage. A header with `crit`
+/// is refused: it lists extensions the verifier must understand (RFC 7515 4.1.11), and this
+/// one understands none.
 fn header_alg(token: &str) -> Result<String, AuthError> {
     let not_jwt = || refuse(auth_code::INVALID, "not a JWT (header.payload.signature)");
     let mut parts = token.split('.');
@@ -247,6 +256,12 @@ fn header_alg(token: &str) -> Result<String, AuthError> {
         .decode(head.trim_end_matches('='))
         .map_err(|_| not_jwt())?;
     let header: Value = serde_json::from_slice(&bytes).map_err(|_| not_jwt())?;
+    if header.get("crit").is_some() {
+        return Err(refuse(
+            auth_code::INVALID,
+            "token header has crit extensions this server does not understand",
+        ));
+    }
     match header.get("alg") {
         Some(Value::String(alg)) => Ok(alg.clone()),
         _ => Err(refuse(auth_code::ALGORITHM, "token header has no alg")),
@@ -371,6 +386,33 @@ mod tests {
             )
             .unwrap();
         assert_eq!(p.user, Identity::new("b"));
+    }
+
+    #[test]
+    fn crit_headers_are_refused_and_expiry_is_reported() {
+        let v = verifier("s3cret");
+        let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let signed = format!(
+            "{}.{}",
+            b64(json!({"alg":"HS256","typ":"JWT","crit":["http://example.com/x"]})),
+            b64(json!({"sub":"u"}))
+        );
+        let sig = jsonwebtoken::crypto::sign(
+            signed.as_bytes(),
+            &EncodingKey::from_secret(b"s3cret"),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        let t = format!("{signed}.{sig}");
+        assert_eq!(v.verify(&t, NOW).unwrap_err().code, auth_code::INVALID);
+        let exp = NOW / 1000 + 60;
+        let t = sign(Algorithm::HS256, json!({"sub":"u","exp":exp}), "s3cret");
+        assert_eq!(
+            v.verify(&t, NOW).unwrap().expires_at_ms,
+            Some((exp + 5) * 1000)
+        );
+        let t = sign(Algorithm::HS256, json!({"sub":"u"}), "s3cret");
+        assert_eq!(v.verify(&t, NOW).unwrap().expires_at_ms, None);
     }
 
     #[test]

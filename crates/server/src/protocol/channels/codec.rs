@@ -215,6 +215,23 @@ pub fn message(channel: &str, p: &Publication) -> Bytes {
     })
 }
 
+/// Channel rooms are a namespace of their own among the engine's internal rooms, so that
+/// no unauthenticated endpoint (`/v1/ws`, Socket.IO) can join one and take one of its
+/// CHANNEL_MAX_USERS places: their names start with a control character, which no
+/// client-supplied room name may contain.
+const CHANNEL_ROOM_PREFIX: &str = "channel:";
+
+/// The engine room of a (validated) channel name.
+pub fn room_of(channel: &str) -> Room {
+    Room::internal(&format!("{CHANNEL_ROOM_PREFIX}{channel}"))
+}
+
+/// The channel name of a channel room.
+pub fn channel_of(room: &Room) -> &str {
+    let name = room.as_str().trim_start_matches('\u{1}');
+    name.strip_prefix(CHANNEL_ROOM_PREFIX).unwrap_or(name)
+}
+
 /// Channel sockets see publications only. Presence transitions of the room (a subscriber of
 /// any protocol arriving or leaving) are not part of seed 2's protocol: its clients announce
 /// themselves by publishing (`discover`), and an unknown frame type would reach their message
@@ -224,10 +241,9 @@ pub struct ChannelRenderer;
 impl Renderer for ChannelRenderer {
     fn render(&self, room: &Room, event: &RoomEvent) -> Option<Bytes> {
         match event {
-            // A leading control character marks another protocol's internal publication
-            // (Socket.IO metadata changes in a room of the same name).
+            // A leading control character marks another protocol's internal publication.
             RoomEvent::Publication(p) if p.event.starts_with('\u{1}') => None,
-            RoomEvent::Publication(p) => Some(message(room.as_str(), p)),
+            RoomEvent::Publication(p) => Some(message(channel_of(room), p)),
             RoomEvent::Presence(_) => None,
         }
     }
@@ -348,7 +364,9 @@ mod tests {
             from: Some(Identity::new("u1")),
             ts_ms: 1234,
         };
-        let room = Room::parse("ab").unwrap();
+        let room = room_of("ab");
+        assert_eq!(channel_of(&room), "ab");
+        assert!(room.is_internal());
         let frame = ChannelRenderer
             .render(&room, &RoomEvent::Publication(p))
             .unwrap();

@@ -7,7 +7,7 @@ use activenow_engine::{Connection, EngineError, Publication, Room, State};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State as AxumState};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
@@ -16,8 +16,8 @@ use super::auth::{AuthError, Principal};
 use super::codec::{self, Command, Refusal};
 use super::token;
 use crate::app::AppState;
+use crate::client_auth::{self, Expiring};
 use crate::close::{auth_code, channel_code, code};
-use crate::error::http_error;
 use crate::transport::admission;
 use crate::transport::rate::{RateLimit, Verdict};
 use crate::transport::ws::{self, Inbound, KeepAlive, Reply};
@@ -68,15 +68,7 @@ pub async fn upgrade(
 
 /// 401 with `{"error": code, "message": ...}` and an RFC 6750 challenge.
 fn unauthorized(e: AuthError) -> Response {
-    let mut resp = http_error(StatusCode::UNAUTHORIZED, e.code, e.message);
-    let challenge = if e.code == auth_code::MISSING || e.code == auth_code::NOT_CONFIGURED {
-        HeaderValue::from_static("Bearer")
-    } else {
-        HeaderValue::from_static("Bearer error=\"invalid_token\"")
-    };
-    resp.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, challenge);
-    resp
+    client_auth::Refusal::from(e).into_response()
 }
 
 async fn run(app: AppState, mut socket: WebSocket, principal: Principal) {
@@ -85,13 +77,16 @@ async fn run(app: AppState, mut socket: WebSocket, principal: Principal) {
         ping_every: app.settings.channel_ping_interval(),
         idle_timeout: app.settings.channel_idle_timeout(),
     };
-    let mut inbound = ChannelSocket {
+    let (user, expires_at_ms) = (principal.user.clone(), principal.expires_at_ms);
+    let inbound = ChannelSocket {
         publish_rate: RateLimit::new(app.settings.channel_publish_rate),
         app: &app,
         conn: &conn,
         principal,
         subscriptions: Vec::new(),
     };
+    // Channel tokens expire on open sockets too (close 4001), whatever CLIENT_AUTH says.
+    let mut inbound = Expiring::with_user(&app, user, expires_at_ms, inbound);
     ws::drive_with(&mut socket, conn.outbox(), &app, &mut inbound, keep_alive).await;
     conn.disconnect().await;
 }
@@ -126,7 +121,7 @@ fn channel_room(channel: &str) -> Result<Room, Refusal> {
     if !codec::valid_channel(channel) {
         return Err(invalid());
     }
-    Room::parse(channel).map_err(|_| invalid())
+    Ok(codec::room_of(channel))
 }
 
 impl ChannelSocket<'_> {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::app::AppState;
+use crate::client_auth::{self, Refusal};
 
 /// An HTTP error with the body `{"error": message}`.
 pub struct OnlineError(StatusCode, String);
@@ -35,6 +36,23 @@ fn unavailable(e: impl std::fmt::Display) -> OnlineError {
         StatusCode::SERVICE_UNAVAILABLE,
         format!("backend unavailable: {e}"),
     )
+}
+
+impl From<Refusal> for OnlineError {
+    /// Seed 3's `{"error": "..."}` with the reason's code first.
+    fn from(r: Refusal) -> OnlineError {
+        OnlineError(r.status, format!("{}: {}", r.code, r.message))
+    }
+}
+
+/// CLIENT_AUTH: the caller must be the server (API_KEY), `player` itself (its token), or
+/// anyone with CLIENT_AUTH=off.
+fn authorize(app: &AppState, headers: &HeaderMap, player: &Identity) -> Result<(), OnlineError> {
+    let caller = client_auth::http_caller(app, headers)?;
+    match caller.refuse_acting_as(player) {
+        Some(refused) => Err(refused.into()),
+        None => Ok(()),
+    }
 }
 
 fn not_online() -> OnlineError {
@@ -127,6 +145,7 @@ pub async fn login(
     let v = body(raw)?;
     let max = app.settings.max_session_id_bytes;
     let player = player_id(v.get("playerId"), max)?;
+    authorize(&app, &headers, &player)?;
     let ip = optional_text(v.get("ip"), "ip", 256)?.unwrap_or_else(|| client_ip(&headers, peer));
     let name = optional_text(v.get("name"), "name", 256)?;
     let online = &app.online;
@@ -153,10 +172,12 @@ pub async fn login(
 /// the player is not online.
 pub async fn heartbeat(
     State(app): State<AppState>,
+    headers: HeaderMap,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, OnlineError> {
     let v = body(raw)?;
     let player = player_id(v.get("playerId"), app.settings.max_session_id_bytes)?;
+    authorize(&app, &headers, &player)?;
     let online = &app.online;
     let record = online
         .timed(online.records.heartbeat(&player, clock::now_ms()))
@@ -176,10 +197,12 @@ pub async fn heartbeat(
 /// player is not online. Its sockets close on every node.
 pub async fn logout(
     State(app): State<AppState>,
+    headers: HeaderMap,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, OnlineError> {
     let v = body(raw)?;
     let player = player_id(v.get("playerId"), app.settings.max_session_id_bytes)?;
+    authorize(&app, &headers, &player)?;
     let record = app
         .online
         .logout(&player)
@@ -202,7 +225,9 @@ struct Listed<'a> {
     name: Option<&'a str>,
     login_time: u64,
     last_heartbeat: u64,
-    ip: &'a str,
+    /// Private: left out for callers that may not act as the player (CLIENT_AUTH=jwt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -215,8 +240,10 @@ pub struct ListQuery {
 /// player-id order; `count` is this page's length, `total` the players online.
 pub async fn list(
     State(app): State<AppState>,
+    headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, OnlineError> {
+    let caller = client_auth::http_caller(&app, &headers)?;
     let s = &app.settings;
     let limit = match q.limit.as_deref() {
         None | Some("") => s.online_page_default,
@@ -253,7 +280,7 @@ pub async fn list(
             name: r.name.as_deref(),
             login_time: r.login_ms,
             last_heartbeat: r.last_heartbeat_ms,
-            ip: &r.ip,
+            ip: caller.may_act_as(&r.player).then_some(r.ip.as_str()),
         })
         .collect();
     let mut out = json!({"players": players, "count": players.len(), "total": total});
@@ -263,14 +290,16 @@ pub async fn list(
     Ok(Json(out).into_response())
 }
 
-fn record_json(r: &OnlineRecord) -> Value {
+fn record_json(r: &OnlineRecord, private: bool) -> Value {
     let mut v = json!({
         "playerId": r.player.as_str(),
         "loginTime": r.login_ms,
         "lastHeartbeat": r.last_heartbeat_ms,
-        "ip": r.ip,
         "status": if r.online { "online" } else { "offline" },
     });
+    if private {
+        v["ip"] = Value::String(r.ip.clone());
+    }
     if let Some(name) = &r.name {
         v["name"] = Value::String(name.clone());
     }
@@ -283,8 +312,10 @@ fn record_json(r: &OnlineRecord) -> Value {
 /// `GET /api/online/player/{playerId}` (alias `/players/{playerId}`): the record, 404 unknown.
 pub async fn player(
     State(app): State<AppState>,
+    headers: HeaderMap,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, OnlineError> {
+    let caller = client_auth::http_caller(&app, &headers)?;
     let id = params.get("player_id").map(String::as_str).unwrap_or("");
     let player = check_player_id(id, app.settings.max_session_id_bytes)?;
     let online = &app.online;
@@ -293,5 +324,6 @@ pub async fn player(
         .await
         .map_err(unavailable)?
         .ok_or_else(|| OnlineError(StatusCode::NOT_FOUND, "player not found".into()))?;
-    Ok(Json(record_json(&record)).into_response())
+    let private = caller.may_act_as(&record.player);
+    Ok(Json(record_json(&record, private)).into_response())
 }

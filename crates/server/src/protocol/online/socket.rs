@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use activenow_engine::records::Login;
 use activenow_engine::{clock, Identity, Liveness, State as EngineState};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -21,6 +22,7 @@ use tokio::time::Instant;
 use super::http::{check_player_id, client_ip, PeerIp};
 use super::local::SocketSlot;
 use crate::app::AppState;
+use crate::client_auth::{self, Expiring, Proof};
 use crate::close::{self, code};
 use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws::{self, Inbound, Reply};
@@ -30,23 +32,44 @@ pub async fn upgrade(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     PeerIp(peer): PeerIp,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     if let Some(refused) = refuse_upgrade(&app, &headers) {
         return refused;
     }
-    let id = query.get("playerId").map(String::as_str).unwrap_or("");
-    let player = match check_player_id(id, app.settings.max_session_id_bytes) {
+    let proof = match client_auth::upgrade(&app, &query, &headers) {
         Ok(p) => p,
-        Err(e) => {
-            app.metrics.upgrades_refused.inc();
-            return e.into_response();
-        }
+        Err(refused) => return refused.into_response(),
     };
+    let id = query.get("playerId").map(String::as_str);
+    // With CLIENT_AUTH=jwt the player is the token's subject; playerId may be left out.
+    let player = match (id, &proof) {
+        (None, Some(proof)) => proof.user.clone(),
+        (id, _) => match check_player_id(id.unwrap_or(""), app.settings.max_session_id_bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                app.metrics.upgrades_refused.inc();
+                return e.into_response();
+            }
+        },
+    };
+    if let Some(proof) = &proof {
+        if let Err(refused) = client_auth::claimed(&app, proof, Some(&player)) {
+            return refused.into_response();
+        }
+    }
     let ip = client_ip(&headers, peer);
+    // Identity before the upgrade check: a plain GET learns that it needs a token.
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(rejection) => return rejection.into_response(),
+    };
     let tracker = app.sockets.clone();
-    ws::configure(upgrade, &app)
-        .on_upgrade(move |socket| tracker.track_future(run(app, socket, player, ip)))
+    let mut upgrade = ws::configure(upgrade, &app);
+    if let Some(protocol) = proof.as_ref().and_then(|p| p.select_protocol.clone()) {
+        upgrade = upgrade.protocols([protocol]);
+    }
+    upgrade.on_upgrade(move |socket| tracker.track_future(run(app, socket, player, ip, proof)))
 }
 
 fn frame(v: serde_json::Value) -> Bytes {
@@ -57,7 +80,13 @@ fn error(code: &str, message: &str) -> Bytes {
     frame(serde_json::json!({"type": "error", "code": code, "message": message}))
 }
 
-async fn run(app: AppState, mut socket: WebSocket, player: Identity, ip: String) {
+async fn run(
+    app: AppState,
+    mut socket: WebSocket,
+    player: Identity,
+    ip: String,
+    proof: Option<Proof>,
+) {
     let online = app.online.clone();
     let login = online.records.login(Login {
         player: &player,
@@ -91,11 +120,12 @@ async fn run(app: AppState, mut socket: WebSocket, player: Identity, ip: String)
     let started = Instant::now();
     let last_ping = AtomicU64::new(0);
     let timeout = Duration::from_millis(app.settings.online_ping_timeout_ms);
-    let mut inbound = PingInbound {
+    let inbound = PingInbound {
         slot: &slot,
         started,
         last_ping: &last_ping,
     };
+    let mut inbound = Expiring::new(&app, proof.as_ref(), inbound);
     let timed_out = tokio::select! {
         _ = ws::drive(&mut socket, conn.outbox(), &app, &mut inbound) => false,
         _ = silence(started, &last_ping, timeout) => true,

@@ -148,6 +148,9 @@ pub(super) async fn write(session: &Session, data: Value, op: MetadataOp) -> Val
         Ok(c) => c,
         Err(reply) => return reply,
     };
+    if let Some(refused) = forbidden(session, &channel).await {
+        return refused;
+    }
     let write = match write_request(op, &data, session.user().await) {
         Ok(w) => w,
         Err(m) => return ack_error(Some(code::METADATA_INVALID), &m),
@@ -156,6 +159,24 @@ pub(super) async fn write(session: &Session, data: Value, op: MetadataOp) -> Val
         Ok(change) => success(&channel, &change),
         Err(e) => error_ack(&e),
     }
+}
+
+/// METADATA_WRITE and the actor rule: a write needs a joined socket (its joined userId is the
+/// actor, so an unjoined socket would write as nobody and bypass locks); with CLIENT_AUTH=jwt
+/// the socket must have joined the channel's room. METADATA_WRITE=server refuses them all.
+async fn forbidden(session: &Session, channel: &ChannelKey) -> Option<Value> {
+    let settings = &session.app.settings;
+    let refuse = |m: &str| Some(ack_error(Some(code::METADATA_FORBIDDEN), m));
+    if settings.metadata_write_server_only() {
+        return refuse("METADATA_WRITE=server: write channel metadata over HTTP with API_KEY");
+    }
+    let Some((room, _)) = session.joined().await else {
+        return refuse("join a presence room first: metadata writes are made as the joined userId");
+    };
+    if settings.client_auth_jwt() && room.as_str() != channel.channel_name {
+        return refuse("CLIENT_AUTH=jwt: only members of the channel's room write its metadata");
+    }
+    None
 }
 
 /// `metadata:getChannel {channelName, channelType}`.

@@ -9,6 +9,7 @@
 //! `leave` is broadcast). One fallback handler per socket dispatches every event (one boxed
 //! handler per socket instead of one per event keeps idle sockets small).
 
+mod auth;
 mod codec;
 mod http;
 mod locks;
@@ -71,11 +72,12 @@ pub fn layer(app: &AppState) -> SocketIoLayer {
     // client's first event could otherwise arrive before its handler exists and be lost.
     io.ns(
         "/",
-        (async || {}).with(move |s: SocketRef| {
+        (async || {}).with(move |s: SocketRef, TryData(auth): TryData<Value>| {
             let app = on_connect.clone();
             async move {
                 admit(&app, &s)?;
-                connect(app, s);
+                let proof = auth::handshake(&app, &s, auth.as_ref().ok())?;
+                connect(app, s, proof);
                 Ok::<(), &'static str>(())
             }
         }),
@@ -129,7 +131,7 @@ fn admit(app: &AppState, s: &SocketRef) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn connect(app: AppState, s: SocketRef) {
+fn connect(app: AppState, s: SocketRef, proof: Option<Arc<auth::SocketAuth>>) {
     let conn = app.engine.connect_with_id(
         ConnId::new(&s.id.to_string()),
         Liveness::Heartbeat {
@@ -143,7 +145,11 @@ fn connect(app: AppState, s: SocketRef) {
             joined: None,
         }),
         app,
+        auth: proof.clone(),
     });
+    if let Some(proof) = proof {
+        proof.watch(s.clone());
+    }
     let on_event = session.clone();
     s.on_fallback(
         move |s: SocketRef, Event(event): Event, TryData(data): TryData<Value>, ack: AckSender| {
@@ -171,6 +177,9 @@ pub(crate) struct Session {
     /// An async mutex: socketioxide runs each message in its own task, and one socket's
     /// joins, heartbeats and leaves must apply in order.
     inner: tokio::sync::Mutex<Inner>,
+    /// CLIENT_AUTH=jwt: the handshake token's subject, the only userId this socket may join
+    /// as.
+    auth: Option<Arc<auth::SocketAuth>>,
 }
 
 struct Inner {
@@ -212,6 +221,7 @@ impl Session {
             "metadata:getChannel" => metadata::get(self, data).await,
             "lock:acquire" => locks::acquire(self, data).await,
             "lock:release" => locks::release(self, data).await,
+            "auth:refresh" if self.auth.is_some() => self.refresh(&data),
             other => {
                 self.app.metrics.errors.inc();
                 codec::ack_error(
@@ -228,7 +238,26 @@ impl Session {
         inner.joined.as_ref().map(|j| j.user.as_str().to_owned())
     }
 
+    /// `auth:refresh` (CLIENT_AUTH=jwt only).
+    fn refresh(&self, data: &Value) -> Value {
+        self.auth
+            .as_ref()
+            .map_or(Value::Null, |a| a.refresh(&self.app, data))
+    }
+
+    /// The joined room and user id.
+    async fn joined(&self) -> Option<(Room, Identity)> {
+        let inner = self.inner.lock().await;
+        inner
+            .joined
+            .as_ref()
+            .map(|j| (j.room.clone(), j.user.clone()))
+    }
+
     async fn disconnect(&self) {
+        if let Some(auth) = &self.auth {
+            auth.closed.cancel();
+        }
         let conn = {
             let mut inner = self.inner.lock().await;
             inner.joined = None;

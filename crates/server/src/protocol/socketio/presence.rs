@@ -51,6 +51,14 @@ pub(super) async fn join(session: &Session, s: &SocketRef, data: Value) -> Value
             settings.max_session_id_bytes
         ));
     }
+    if let Some(auth) = &session.auth {
+        if auth.user.as_str() != user_id {
+            return ack_error(
+                Some(code::IDENTITY_MISMATCH_ACK),
+                "CLIENT_AUTH=jwt: userId must be the handshake token's subject",
+            );
+        }
+    }
     let state = match data.get("state") {
         None | Some(Value::Null) => State::new(),
         Some(Value::Object(state)) => state.clone(),
