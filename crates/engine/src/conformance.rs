@@ -49,6 +49,7 @@ pub fn engine_config() -> EngineConfig {
         reaper_interval: Duration::from_millis(100),
         reaper_lookback: Duration::from_secs(60),
         send_queue_capacity: 4096,
+        ..EngineConfig::default()
     }
 }
 

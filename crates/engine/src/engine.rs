@@ -26,7 +26,7 @@ use crate::model::{
     ConnId, EventKind, Identity, Member, PresenceEvent, Publication, Room, RoomEvent, RoomMessage,
     State,
 };
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, OutboxLimits};
 use crate::store::{Backend, DailyVisitors, JoinOutcome, MessageSink, UpdateTarget};
 
 mod connection;
@@ -45,8 +45,13 @@ pub struct EngineConfig {
     /// On a shared store: how long a dead node's memberships may linger before any node
     /// reaps them.
     pub reaper_lookback: Duration,
-    /// Frames a connection may have waiting before it is dropped as a slow consumer.
+    /// Frames a connection may have waiting before its slow-consumer clock starts.
     pub send_queue_capacity: usize,
+    /// Frames a connection may have waiting at most; beyond, it is a slow consumer at once.
+    pub send_queue_max: usize,
+    /// How long a queue may stay at or above `send_queue_capacity` before its connection is
+    /// closed as a slow consumer.
+    pub slow_consumer_timeout: Duration,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +62,8 @@ impl Default for EngineConfig {
             reaper_interval: Duration::from_secs(1),
             reaper_lookback: Duration::from_secs(60),
             send_queue_capacity: 256,
+            send_queue_max: 4096,
+            slow_consumer_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -257,7 +264,11 @@ impl Engine {
     pub fn connect_with_id(&self, id: ConnId, liveness: Liveness) -> Connection {
         let conn = Arc::new(ConnShared {
             id: id.clone(),
-            outbox: Outbox::new(self.shared.config.send_queue_capacity),
+            outbox: Outbox::with_limits(OutboxLimits {
+                capacity: self.shared.config.send_queue_capacity,
+                max: self.shared.config.send_queue_max,
+                timeout: self.shared.config.slow_consumer_timeout,
+            }),
             liveness,
             last_seen_ms: AtomicU64::new(self.shared.registry.now_ms()),
             expired: AtomicBool::new(false),

@@ -51,7 +51,7 @@ pub use model::{
     ConnId, EventKind, Identity, Member, PresenceEvent, Publication, Room, RoomEvent, RoomMessage,
     RoomNameError, State,
 };
-pub use outbox::{Outbox, Outgoing};
+pub use outbox::{Outbox, OutboxLimits, Outgoing};
 pub use records::{OnlineRecord, OnlineRecords};
 pub use sessions::{PushOutcome, SessionPush, SessionState, SessionStore};
 pub use store::{

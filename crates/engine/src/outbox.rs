@@ -1,9 +1,15 @@
 //! The per-connection send queue.
 //!
 //! Frames arrive already encoded (`Bytes` shared by every receiver of a broadcast) and wait
-//! here until the connection's task writes them. The queue is bounded: a push onto a full
-//! queue marks the connection a slow consumer, drops what it had queued and tells its task to
-//! close the socket. Memory per connection therefore never grows past `capacity` frames.
+//! here until the connection's task writes them.
+//!
+//! The slow-consumer policy is time-based, so that a burst does not close a healthy reader:
+//! a queue may grow past its `capacity` (a burst of joins and leaves is thousands of events
+//! at once), and the connection becomes a slow consumer only when its queue has stayed at or
+//! above `capacity` for `timeout` (the reader is not keeping up), or at once when it reaches
+//! `max` (a hard bound on memory). A slow consumer's queue is dropped and its task told to
+//! close the socket. Memory per connection therefore never grows past `max` frame handles
+//! (the frame bytes themselves are shared by every receiver).
 //!
 //! Room counts do not queue: a count waits in a single slot that each newer count replaces,
 //! so a burst of changes coalesces to the latest value and a count equal to the last one
@@ -12,13 +18,17 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// Why the engine wants a socket closed; the protocol adapter maps it to a close code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloseCause {
-    /// The queue overflowed: the client reads slower than events arrive.
+    /// The queue stayed full for the slow-consumer timeout, or reached its hard bound: the
+    /// client reads slower than events arrive.
     SlowConsumer,
     /// Kicked by the server (session finished, logged out, ...) after the queued frames.
     Finished,
@@ -40,7 +50,29 @@ struct Inner {
     // A std mutex: pushes hold it for a deque operation, never across an await.
     state: Mutex<State>,
     notify: Notify,
-    capacity: usize,
+    limits: OutboxLimits,
+}
+
+/// When a connection's queue makes it a slow consumer.
+#[derive(Clone, Copy, Debug)]
+pub struct OutboxLimits {
+    /// Frames waiting at which the slow-consumer clock starts.
+    pub capacity: usize,
+    /// Frames waiting at which the connection is a slow consumer at once.
+    pub max: usize,
+    /// How long the queue may stay at or above `capacity`.
+    pub timeout: Duration,
+}
+
+impl OutboxLimits {
+    /// `capacity`, a hard bound of 16 times it, and a 5 s timeout.
+    pub fn new(capacity: usize) -> OutboxLimits {
+        OutboxLimits {
+            capacity,
+            max: capacity.saturating_mul(16),
+            timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -51,19 +83,31 @@ struct State {
     /// Version and count of the last count the client was told (by `hello` or a sync).
     told: (u64, u64),
     closing: Option<CloseCause>,
+    /// Since when the queue holds at least `capacity` frames.
+    full_since: Option<Instant>,
 }
 
-/// The queue was full; the connection is now closing as a slow consumer.
+/// The queue stayed full too long (or reached its bound); the connection is now closing as a
+/// slow consumer.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Overflow;
 
 impl Outbox {
     pub fn new(capacity: usize) -> Outbox {
+        Outbox::with_limits(OutboxLimits::new(capacity))
+    }
+
+    pub fn with_limits(limits: OutboxLimits) -> Outbox {
+        let capacity = limits.capacity.max(1);
         Outbox {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
                 notify: Notify::new(),
-                capacity: capacity.max(1),
+                limits: OutboxLimits {
+                    capacity,
+                    max: limits.max.max(capacity),
+                    timeout: limits.timeout,
+                },
             }),
         }
     }
@@ -72,13 +116,25 @@ impl Outbox {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a frame. On overflow the queue is dropped and the connection starts closing.
+    /// Queues a frame. When the queue has been full for the timeout, or reaches its bound,
+    /// it is dropped instead and the connection starts closing.
     pub fn push(&self, frame: Bytes) -> Result<(), Overflow> {
         let mut state = self.state();
         if state.closing.is_some() {
             return Ok(());
         }
-        if state.frames.len() >= self.inner.capacity {
+        let limits = &self.inner.limits;
+        let len = state.frames.len();
+        let overflow = if len >= limits.max {
+            true
+        } else if len + 1 >= limits.capacity {
+            let now = Instant::now();
+            let since = *state.full_since.get_or_insert(now);
+            now.duration_since(since) >= limits.timeout
+        } else {
+            false
+        };
+        if overflow {
             state.frames = VecDeque::new();
             state.count = None;
             state.closing = Some(CloseCause::SlowConsumer);
@@ -159,6 +215,9 @@ impl Outbox {
             return Some(Outgoing::Close(CloseCause::SlowConsumer));
         }
         if let Some(frame) = state.frames.pop_front() {
+            if state.frames.len() < self.inner.limits.capacity {
+                state.full_since = None;
+            }
             return Some(Outgoing::Frame(frame));
         }
         while let Some((version, count, frame)) = state.count.take() {
@@ -206,16 +265,55 @@ mod tests {
         assert_eq!(out.next().await, Outgoing::Frame(frame("three")));
     }
 
-    #[tokio::test]
-    async fn overflow_closes_as_slow_consumer_and_frees_the_queue() {
-        let out = Outbox::new(2);
+    fn limits(capacity: usize, max: usize, timeout_ms: u64) -> OutboxLimits {
+        OutboxLimits {
+            capacity,
+            max,
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_past_capacity_is_kept_while_the_reader_keeps_up() {
+        let out = Outbox::with_limits(limits(2, 100, 1000));
+        for _ in 0..50 {
+            out.push(frame("x")).unwrap();
+        }
+        tokio::time::advance(Duration::from_millis(900)).await;
+        out.push(frame("x")).unwrap();
+        // The reader drains below capacity: the clock starts over.
+        while out.len() > 1 {
+            out.try_next();
+        }
+        tokio::time::advance(Duration::from_millis(900)).await;
+        for _ in 0..10 {
+            out.push(frame("x")).unwrap();
+        }
+        assert_eq!(out.len(), 11);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_queue_full_for_the_timeout_closes_as_slow_consumer() {
+        let out = Outbox::with_limits(limits(2, 100, 1000));
         out.push(frame("1")).unwrap();
         out.push(frame("2")).unwrap();
+        tokio::time::advance(Duration::from_millis(1000)).await;
         assert_eq!(out.push(frame("3")), Err(Overflow));
         assert_eq!(out.len(), 0);
         assert_eq!(out.next().await, Outgoing::Close(CloseCause::SlowConsumer));
+    }
+
+    #[tokio::test]
+    async fn overflow_closes_as_slow_consumer_and_frees_the_queue() {
+        let out = Outbox::with_limits(limits(2, 3, 60_000));
+        out.push(frame("1")).unwrap();
+        out.push(frame("2")).unwrap();
+        out.push(frame("3")).unwrap();
+        assert_eq!(out.push(frame("4")), Err(Overflow));
+        assert_eq!(out.len(), 0);
+        assert_eq!(out.next().await, Outgoing::Close(CloseCause::SlowConsumer));
         // Further pushes are ignored, the queue stays empty.
-        out.push(frame("4")).unwrap();
+        out.push(frame("5")).unwrap();
         assert_eq!(out.len(), 0);
     }
 

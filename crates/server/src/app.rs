@@ -57,6 +57,8 @@ impl AppState {
                 reaper_interval: settings.reaper_interval(),
                 reaper_lookback: settings.reaper_lookback(),
                 send_queue_capacity: settings.send_queue_capacity,
+                send_queue_max: settings.send_queue_max_frames,
+                slow_consumer_timeout: settings.slow_consumer_timeout(),
             },
             backend,
         );
@@ -121,12 +123,18 @@ impl Server {
         Ok(Server { addr, state, serve })
     }
 
-    /// Stops accepting, closes every socket with 1012, waits up to `grace` for them, then
-    /// removes this node's presence from the backend.
+    /// Stops accepting, closes every socket with 1012, waits for them, then removes this
+    /// node's presence from the backend, all within `grace` whatever the clients do: each
+    /// step waits only until one shared deadline, and a socket whose close frame cannot be
+    /// written is dropped after `CLOSE_WRITE_TIMEOUT`. The last fifth of the grace (at most
+    /// 2 s) is kept for the backend.
     pub async fn shutdown(self, grace: Duration) {
+        let start = tokio::time::Instant::now();
+        let deadline = start + grace;
+        let sockets_by = deadline - (grace / 5).min(Duration::from_secs(2));
         self.state.shutdown.cancel();
         self.state.sockets.close();
-        if tokio::time::timeout(grace, self.state.sockets.wait())
+        if tokio::time::timeout_at(sockets_by, self.state.sockets.wait())
             .await
             .is_err()
         {
@@ -134,19 +142,30 @@ impl Server {
         }
         // Socket.IO sockets live in socketioxide's tasks: close them (clients see
         // "io server disconnect") and run their disconnect handlers.
-        if tokio::time::timeout(grace, self.state.socketio.close())
+        if tokio::time::timeout_at(sockets_by, self.state.socketio.close())
             .await
             .is_err()
         {
             tracing::warn!("socket.io sockets still open after the shutdown grace period");
         }
-        match tokio::time::timeout(grace, self.serve).await {
+        let mut serve = self.serve;
+        match tokio::time::timeout_at(sockets_by, &mut serve).await {
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server stopped with an error"),
             Ok(_) => {}
-            Err(_) => tracing::warn!("HTTP connections still open after the grace period"),
+            Err(_) => {
+                // Idle keep-alive or half-sent requests: they are dropped, not waited for.
+                serve.abort();
+                tracing::warn!("HTTP connections still open after the grace period; dropped");
+            }
         }
-        self.state.engine.shutdown().await;
-        self.state.online.drain(grace).await;
+        if tokio::time::timeout_at(deadline, self.state.engine.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("backend cleanup did not finish within the grace period");
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let _ = tokio::time::timeout(left, self.state.online.drain(left)).await;
         self.state.sessions.stop();
     }
 }

@@ -4,7 +4,11 @@
 pub const NORMAL: u16 = 1000;
 /// Going away: the client was silent (no message, no pong) for its idle timeout.
 pub const IDLE: u16 = 1001;
-/// Policy violation: slow consumer, message flood, room full.
+/// Protocol error: a frame that breaks RFC 6455 (reserved bits, unmasked, bad opcode).
+pub const PROTOCOL: u16 = 1002;
+/// Invalid frame payload data: a text message that is not UTF-8.
+pub const INVALID_PAYLOAD: u16 = 1007;
+/// Policy violation: slow consumer, message flood, ping flood, room full.
 pub const POLICY: u16 = 1008;
 /// A message larger than `MAX_FRAME_BYTES`.
 pub const TOO_BIG: u16 = 1009;
@@ -14,6 +18,24 @@ pub const INTERNAL: u16 = 1011;
 pub const RESTART: u16 = 1012;
 /// CLIENT_AUTH=jwt: the socket's token passed `exp` + JWT_LEEWAY without a `refresh`.
 pub const TOKEN_EXPIRED: u16 = 4001;
+
+/// Bytes of a client's own input (an unknown type, event name) an error message may repeat.
+pub const ECHO_BYTES: usize = 32;
+/// Longest library error text (a JSON parse error quotes the input) put in an error message.
+pub const DETAIL_BYTES: usize = 96;
+
+/// `text` cut to at most `max` bytes at a character boundary, with `…` when cut: an error
+/// frame never sends a client's 60 KB back to it.
+pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &text[..end]))
+}
 
 /// Error codes of `{"type":"error","code":...}` frames and HTTP `{"error":...}` bodies.
 pub mod code {
@@ -98,4 +120,19 @@ pub mod auth_code {
     pub const ALGORITHM: &str = "token_algorithm";
     /// Neither `sub` nor `user_id` holds a usable user id.
     pub const NO_SUBJECT: &str = "token_missing_subject";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_cuts_at_a_char_boundary() {
+        assert_eq!(clip("short", 32), "short");
+        assert_eq!(
+            clip(&"a".repeat(60_000), ECHO_BYTES).len(),
+            ECHO_BYTES + "…".len()
+        );
+        assert_eq!(clip("ééé", 3), "é…");
+    }
 }

@@ -79,9 +79,16 @@ settings! {
     max_frame_bytes: usize = 65_536, "MAX_FRAME_BYTES";
     /// Identities per room; 0 = no limit [default: 0].
     max_room_users: u64 = 0, "MAX_ROOM_USERS";
-    /// Frames waiting per connection before it is closed as a slow consumer (1008)
-    /// [default: 256].
+    /// Frames waiting per connection at which its slow-consumer clock starts: a queue that
+    /// stays this long for SLOW_CONSUMER_TIMEOUT_MS is closed (1008) [default: 256].
     send_queue_capacity: usize = 256, "SEND_QUEUE_CAPACITY";
+    /// Frames waiting per connection at most (a burst may pass SEND_QUEUE_CAPACITY up to
+    /// here); reaching it closes the connection as a slow consumer at once [default: 4096].
+    send_queue_max_frames: usize = 4096, "SEND_QUEUE_MAX_FRAMES";
+    /// Milliseconds a connection's queue may stay at SEND_QUEUE_CAPACITY, and a socket write
+    /// may make no progress, before the connection is closed as a slow consumer and its TCP
+    /// stream dropped [default: 5000].
+    slow_consumer_timeout_ms: u64 = 5000, "SLOW_CONSUMER_TIMEOUT_MS";
     /// WebSocket read buffer per connection, bytes [default: 4096].
     ws_read_buffer_bytes: usize = 4096, "WS_READ_BUFFER_BYTES";
     /// WebSocket write buffer per connection, bytes (written out when reached or on flush)
@@ -319,6 +326,15 @@ impl Settings {
         if self.send_queue_capacity == 0 {
             return invalid("SEND_QUEUE_CAPACITY", "must be positive");
         }
+        if self.send_queue_max_frames < self.send_queue_capacity {
+            return invalid(
+                "SEND_QUEUE_MAX_FRAMES",
+                "must be at least SEND_QUEUE_CAPACITY",
+            );
+        }
+        if self.slow_consumer_timeout_ms == 0 {
+            return invalid("SLOW_CONSUMER_TIMEOUT_MS", "must be positive");
+        }
         if self.max_messages_per_second == 0 {
             return invalid("MAX_MESSAGES_PER_SECOND", "must be positive");
         }
@@ -466,6 +482,11 @@ impl Settings {
 
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms)
+    }
+
+    /// How long a full queue or a blocked socket write is tolerated.
+    pub fn slow_consumer_timeout(&self) -> Duration {
+        Duration::from_millis(self.slow_consumer_timeout_ms)
     }
 
     pub fn online_ttl(&self) -> Duration {

@@ -21,6 +21,8 @@ pub struct AppMetrics {
     pub errors: Counter,
     pub rate_limited: Counter,
     pub upgrades_refused: Counter,
+    /// Sockets dropped because a write made no progress for SLOW_CONSUMER_TIMEOUT_MS.
+    pub write_timeouts: Counter,
 }
 
 pub fn routes() -> Router<AppState> {
@@ -115,8 +117,14 @@ async fn metrics(State(app): State<AppState>) -> Response {
     line(
         "slow_consumers_total",
         "counter",
-        "Sockets closed because their send queue overflowed.",
+        "Sockets closed because their send queue stayed full (SLOW_CONSUMER_TIMEOUT_MS) or reached SEND_QUEUE_MAX_FRAMES.",
         e.slow_consumers.get(),
+    );
+    line(
+        "write_timeouts_total",
+        "counter",
+        "Sockets dropped at the TCP level because a write made no progress for SLOW_CONSUMER_TIMEOUT_MS.",
+        a.write_timeouts.get(),
     );
     line(
         "socketio_dropped_total",

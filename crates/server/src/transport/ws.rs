@@ -5,6 +5,12 @@
 //! instead of the library's 128 KiB defaults). The loop ends on the client's close, a read
 //! error, a close the engine asks for (slow consumer, finished), server shutdown (1012) or,
 //! where the protocol asks for it, the client's silence (1001).
+//!
+//! No write may keep a task alive: every write in the loop is bounded by
+//! `SLOW_CONSUMER_TIMEOUT_MS` and a close frame by [`CLOSE_WRITE_TIMEOUT`]; a socket whose
+//! write makes no progress is dropped at the TCP level (its task ends, the engine connection
+//! is disconnected, presence and slot are freed). Protocol violations close with 1002 (bad
+//! framing) or 1007 (invalid UTF-8); pings and pongs count toward the message rate limit.
 
 use std::future::Future;
 use std::time::Duration;
@@ -62,25 +68,73 @@ pub fn configure(ws: WebSocketUpgrade, app: &AppState) -> WebSocketUpgrade {
 }
 
 /// Writes one text frame whose bytes are known to be UTF-8 JSON.
+/// Longest wait for a write outside the socket loop (a first frame, an error before the loop)
+/// and for a close frame: a client that does not read cannot hold its task, nor shutdown.
+pub const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Writes one text frame whose bytes are known to be UTF-8 JSON, within
+/// [`CLOSE_WRITE_TIMEOUT`].
 pub async fn send_frame(socket: &mut WebSocket, frame: Bytes) -> Result<(), axum::Error> {
-    // Frames come from serde_json, so this check never fails; it costs one UTF-8 scan.
-    let text = Utf8Bytes::try_from(frame).map_err(axum::Error::new)?;
-    socket.send(Message::Text(text)).await
+    send_frame_within(socket, frame, CLOSE_WRITE_TIMEOUT).await
 }
 
+async fn send_frame_within(
+    socket: &mut WebSocket,
+    frame: Bytes,
+    limit: Duration,
+) -> Result<(), axum::Error> {
+    // Frames come from serde_json, so this check never fails; it costs one UTF-8 scan.
+    let text = Utf8Bytes::try_from(frame).map_err(axum::Error::new)?;
+    match tokio::time::timeout(limit, socket.send(Message::Text(text))).await {
+        Ok(sent) => sent,
+        Err(elapsed) => Err(axum::Error::new(elapsed)),
+    }
+}
+
+/// Sends a close frame, giving up after [`CLOSE_WRITE_TIMEOUT`] (the caller then drops the
+/// TCP stream).
 pub async fn send_close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
     };
-    let _ = socket.send(Message::Close(Some(frame))).await;
+    let _ = tokio::time::timeout(
+        CLOSE_WRITE_TIMEOUT,
+        socket.send(Message::Close(Some(frame))),
+    )
+    .await;
 }
 
-fn too_big(e: axum::Error) -> bool {
-    matches!(
-        e.into_inner().downcast_ref::<tungstenite::Error>(),
-        Some(tungstenite::Error::Capacity(_))
-    )
+/// How a read error ends the socket: the close code and reason it gets, if any.
+fn read_error_close(e: axum::Error) -> Option<(u16, &'static str)> {
+    use tungstenite::error::ProtocolError;
+    let inner = e.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>()? {
+        tungstenite::Error::Capacity(_) => Some((close::TOO_BIG, "message too big")),
+        tungstenite::Error::Utf8(_) => {
+            Some((close::INVALID_PAYLOAD, "invalid UTF-8 in a text message"))
+        }
+        tungstenite::Error::Protocol(p) => Some((
+            close::PROTOCOL,
+            match p {
+                ProtocolError::NonZeroReservedBits => "protocol error: reserved bits set",
+                ProtocolError::UnmaskedFrameFromClient => "protocol error: unmasked client frame",
+                ProtocolError::UnknownControlFrameType(_)
+                | ProtocolError::UnknownDataFrameType(_) => "protocol error: unknown opcode",
+                ProtocolError::FragmentedControlFrame | ProtocolError::ControlFrameTooBig => {
+                    "protocol error: bad control frame"
+                }
+                ProtocolError::UnexpectedContinueFrame | ProtocolError::ExpectedFragment(_) => {
+                    "protocol error: bad fragmentation"
+                }
+                // The peer vanished or the stream ended mid-frame: nobody to tell.
+                ProtocolError::ResetWithoutClosingHandshake
+                | ProtocolError::HandshakeIncomplete => return None,
+                _ => "protocol error",
+            },
+        )),
+        _ => None,
+    }
 }
 
 /// Most frames written with one flush: a socket with a long queue still yields to the others.
@@ -151,6 +205,7 @@ pub async fn drive_with(
     keep_alive: KeepAlive,
 ) {
     let mut rate = RateLimit::new(app.settings.max_messages_per_second);
+    let write_limit = app.settings.slow_consumer_timeout();
     let mut ping = keep_alive
         .ping_every
         .map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
@@ -172,17 +227,30 @@ pub async fn drive_with(
                 send_close(socket, close::RESTART, "server restart").await;
                 return;
             }
-            out = outbox.next() => match write_queued(socket, outbox, out).await {
-                Ok(None) => {}
-                Ok(Some(CloseCause::SlowConsumer)) => {
+            out = outbox.next() => match tokio::select! {
+                biased;
+                // A write blocked on a client that does not read still yields to shutdown.
+                _ = &mut shutdown => {
+                    send_close(socket, close::RESTART, "server restart").await;
+                    return;
+                }
+                written = tokio::time::timeout(write_limit, write_queued(socket, outbox, out)) => written,
+            } {
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(CloseCause::SlowConsumer))) => {
                     send_close(socket, close::POLICY, "slow consumer").await;
                     return;
                 }
-                Ok(Some(CloseCause::Finished)) => {
+                Ok(Ok(Some(CloseCause::Finished))) => {
                     send_close(socket, close::NORMAL, "done").await;
                     return;
                 }
-                Err(_) => return,
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    // The client stopped reading: no close frame could get through either.
+                    app.metrics.write_timeouts.inc();
+                    return;
+                }
             },
             msg = socket.recv() => {
                 if let Some(idle) = idle {
@@ -191,14 +259,23 @@ pub async fn drive_with(
                 let reply = match msg {
                     None => return,
                     Some(Err(e)) => {
-                        if too_big(e) {
+                        if let Some((code, reason)) = read_error_close(e) {
                             app.metrics.errors.inc();
-                            send_close(socket, close::TOO_BIG, "message too big").await;
+                            send_close(socket, code, reason).await;
                         }
                         return;
                     }
                     Some(Ok(Message::Close(_))) => return,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    // The library answers pings itself, so a ping over the limit cannot be
+                    // dropped: a ping flood closes the socket.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => match rate.check() {
+                        Verdict::Allow => continue,
+                        Verdict::Drop(_) => {
+                            app.metrics.rate_limited.inc();
+                            send_close(socket, close::POLICY, "too many pings").await;
+                            return;
+                        }
+                    },
                     Some(Ok(Message::Binary(_))) => {
                         app.metrics.errors.inc();
                         Reply::Frame(inbound.error_frame(code::BINARY_NOT_SUPPORTED, "send JSON text frames"))
@@ -221,7 +298,7 @@ pub async fn drive_with(
                 match reply {
                     Reply::Nothing => {}
                     Reply::Frame(frame) => {
-                        if send_frame(socket, frame).await.is_err() {
+                        if send_frame_within(socket, frame, write_limit).await.is_err() {
                             return;
                         }
                     }
@@ -245,7 +322,8 @@ pub async fn drive_with(
                     None => std::future::pending::<()>().await,
                 }
             } => {
-                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                let ping = tokio::time::timeout(write_limit, socket.send(Message::Ping(Bytes::new())));
+                if !matches!(ping.await, Ok(Ok(()))) {
                     return;
                 }
             }

@@ -2,6 +2,7 @@
 //! Nothing here sleeps to wait for an event: every wait is for a message, with a timeout.
 #![allow(dead_code)]
 
+pub mod raw;
 pub mod shared;
 
 use std::net::SocketAddr;
@@ -112,9 +113,14 @@ impl TestServer {
     }
 
     /// Graceful shutdown, as on SIGTERM.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_within(Duration::from_secs(5)).await
+    }
+
+    /// Graceful shutdown with `SHUTDOWN_GRACE` = `grace`.
+    pub async fn stop_within(mut self, grace: Duration) {
         if let Some(server) = self.server.take() {
-            server.shutdown(Duration::from_secs(5)).await;
+            server.shutdown(grace).await;
         }
     }
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::close::code;
+use crate::close::{self, code};
 
 fn encode<T: Serialize>(value: &T) -> Bytes {
     // Serializing these plain structs cannot fail.
@@ -193,7 +193,10 @@ pub fn decode(text: &str) -> Result<ClientMessage, (&'static str, String)> {
     let raw: RawMessage = serde_json::from_str(text).map_err(|e| {
         (
             code::BAD_JSON,
-            format!("expected a JSON object with a type: {e}"),
+            format!(
+                "expected a JSON object with a type: {}",
+                close::clip(&e.to_string(), close::DETAIL_BYTES)
+            ),
         )
     })?;
     match raw.kind.as_deref() {
@@ -204,7 +207,10 @@ pub fn decode(text: &str) -> Result<ClientMessage, (&'static str, String)> {
             Some(id) => Ok(ClientMessage::UpdateSid(id.into_owned())),
             None => Err((code::BAD_MESSAGE, "updateSid needs session_id".into())),
         },
-        Some(other) => Err((code::UNKNOWN_TYPE, format!("unknown type {other:?}"))),
+        Some(other) => Err((
+            code::UNKNOWN_TYPE,
+            format!("unknown type {:?}", close::clip(other, close::ECHO_BYTES)),
+        )),
         None => Err((code::UNKNOWN_TYPE, "missing type".into())),
     }
 }

@@ -71,7 +71,10 @@ pub fn decode(text: &str) -> Result<Command<'_>, Refusal> {
     let raw: Raw<'_> = serde_json::from_str(text).map_err(|e| {
         (
             code::BAD_MESSAGE,
-            format!("expected a JSON object with type, channel, event, data: {e}"),
+            format!(
+                "expected a JSON object with type, channel, event, data: {}",
+                crate::close::clip(&e.to_string(), crate::close::DETAIL_BYTES)
+            ),
         )
     })?;
     let kind = raw
@@ -107,7 +110,10 @@ pub fn decode(text: &str) -> Result<Command<'_>, Refusal> {
         }),
         other => Err((
             code::BAD_MESSAGE,
-            format!("unknown type {other:?}: expected subscribe, unsubscribe or publish"),
+            format!(
+                "unknown type {:?}: expected subscribe, unsubscribe or publish",
+                crate::close::clip(other, crate::close::ECHO_BYTES)
+            ),
         )),
     }
 }

@@ -116,6 +116,8 @@ async fn serve(
         let every = Duration::from_secs(every);
         tokio::time::interval_at(tokio::time::Instant::now() + every, every)
     });
+    // The client has nothing to say here but pings and pongs; they count toward the rate.
+    let mut rate = crate::transport::rate::RateLimit::new(app.settings.max_messages_per_second);
     loop {
         tokio::select! {
             biased;
@@ -149,7 +151,13 @@ async fn serve(
             },
             msg = socket.recv() => match msg {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => {
+                    if let crate::transport::rate::Verdict::Drop(_) = rate.check() {
+                        app.metrics.rate_limited.inc();
+                        ws::send_close(socket, close::POLICY, "too many messages").await;
+                        return;
+                    }
+                }
             },
             _ = async {
                 match ping.as_mut() {
@@ -157,7 +165,8 @@ async fn serve(
                     None => std::future::pending::<()>().await,
                 }
             } => {
-                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                let ping = socket.send(Message::Ping(Bytes::new()));
+                if !matches!(tokio::time::timeout(app.settings.slow_consumer_timeout(), ping).await, Ok(Ok(()))) {
                     return;
                 }
             }

@@ -54,7 +54,10 @@ fn json_body(body: &Bytes) -> Result<Value, ApiError> {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             code::BAD_JSON,
-            format!("body is not JSON: {e}"),
+            format!(
+                "body is not JSON: {}",
+                crate::close::clip(&e.to_string(), crate::close::DETAIL_BYTES)
+            ),
         )
     })
 }

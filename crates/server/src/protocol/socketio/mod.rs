@@ -226,7 +226,10 @@ impl Session {
                 self.app.metrics.errors.inc();
                 codec::ack_error(
                     Some(code::UNKNOWN_TYPE),
-                    &format!("unknown event \"{other}\""),
+                    &format!(
+                        "unknown event \"{}\"",
+                        crate::close::clip(other, crate::close::ECHO_BYTES)
+                    ),
                 )
             }
         }
