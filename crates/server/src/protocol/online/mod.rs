@@ -205,7 +205,10 @@ impl Online {
         if let Some(conn) = self.local.http(player) {
             return conn.heartbeat().await;
         }
-        let conn = self.engine.connect(Liveness::Heartbeat { ttl: self.ttl });
+        // Not a socket: it must not use MAX_CONNECTIONS (ONLINE_MAX_PLAYERS bounds logins).
+        let conn = self
+            .engine
+            .connect_detached(Liveness::Heartbeat { ttl: self.ttl });
         conn.join(
             self.room.clone(),
             player.clone(),

@@ -18,18 +18,19 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::http::{check_player_id, client_ip, PeerIp};
+use super::http::check_player_id;
 use super::local::SocketSlot;
 use crate::app::AppState;
 use crate::close::{self, code};
 use crate::transport::admission::refuse_upgrade;
+use crate::transport::client_ip::ClientIp;
 use crate::transport::ws::{self, Inbound, Reply};
 
 pub async fn upgrade(
     State(app): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    PeerIp(peer): PeerIp,
+    ClientIp(client): ClientIp,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if let Some(refused) = refuse_upgrade(&app, &headers) {
@@ -43,7 +44,7 @@ pub async fn upgrade(
             return e.into_response();
         }
     };
-    let ip = client_ip(&headers, peer);
+    let ip = client.to_string();
     let tracker = app.sockets.clone();
     ws::configure(upgrade, &app)
         .on_upgrade(move |socket| tracker.track_future(run(app, socket, player, ip)))
@@ -65,10 +66,12 @@ async fn run(app: AppState, mut socket: WebSocket, player: Identity, ip: String)
         name: None,
         now_ms: clock::now_ms(),
         keep_online: true,
+        max_online: app.settings.online_max_players,
     });
     let conn = app.engine.connect(Liveness::Socket);
     let joined = match online.timed(login).await {
-        Ok(_) => conn
+        Ok(None) => Err("ONLINE_MAX_PLAYERS reached".to_owned()),
+        Ok(Some(_)) => conn
             .join(
                 online.room.clone(),
                 player.clone(),
