@@ -312,7 +312,8 @@ impl Online {
     async fn run_control(self) {
         let renderer: Arc<dyn Renderer> = Arc::new(Control);
         while !self.stop.is_cancelled() {
-            let conn = self.engine.connect(Liveness::Socket);
+            // A listener, not a socket: it must not take a place of MAX_CONNECTIONS.
+            let conn = self.engine.connect_detached(Liveness::Socket);
             let joined = conn
                 .join(
                     self.control.clone(),
