@@ -481,9 +481,11 @@ pub async fn online_records_follow_their_contract(backend: Backend) {
                     name: None,
                     now_ms: now,
                     keep_online: keep,
+                    max_online: 0,
                 })
                 .await
                 .unwrap()
+                .expect("no cap")
         }
     };
     let a = &ids[0];

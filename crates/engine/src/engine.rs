@@ -160,6 +160,8 @@ impl MessageSink for EngineSink {
 
 struct ConnShared {
     id: ConnId,
+    /// A socket holds it (false: [`Engine::connect_detached`]); says which gauge counts it.
+    socket: bool,
     outbox: Outbox,
     liveness: Liveness,
     /// Milliseconds since the engine started (monotonic) of the last sign of life.
@@ -262,7 +264,21 @@ impl Engine {
 
     /// Registers a new local connection under a protocol's own id (unique cluster-wide).
     pub fn connect_with_id(&self, id: ConnId, liveness: Liveness) -> Connection {
+        self.register(id, liveness, true)
+    }
+
+    /// Registers presence that no socket holds (an HTTP online-status login kept by
+    /// heartbeats): counted in `detached_connections`, not in `connections`, so it never uses
+    /// the socket budget (`MAX_CONNECTIONS`) of [`local_connections`](Self::local_connections).
+    pub fn connect_detached(&self, liveness: Liveness) -> Connection {
+        let n = self.shared.seq.fetch_add(1, Ordering::Relaxed);
+        let id = ConnId::new(&format!("{}.{n}", self.shared.config.node_id));
+        self.register(id, liveness, false)
+    }
+
+    fn register(&self, id: ConnId, liveness: Liveness, socket: bool) -> Connection {
         let conn = Arc::new(ConnShared {
+            socket,
             id: id.clone(),
             outbox: Outbox::with_limits(OutboxLimits {
                 capacity: self.shared.config.send_queue_capacity,
@@ -275,7 +291,7 @@ impl Engine {
             memberships: tokio::sync::Mutex::new(Vec::new()),
         });
         self.shared.registry.shard(&id).insert(id, conn.clone());
-        self.shared.metrics.connections.inc();
+        self.shared.metrics.gauge(socket).inc();
         Connection {
             conn,
             engine: self.clone(),
@@ -283,7 +299,7 @@ impl Engine {
         }
     }
 
-    /// Connections registered on this node.
+    /// Connections registered on this node, detached ones (no socket) not included.
     pub fn local_connections(&self) -> u64 {
         self.shared.metrics.connections.get()
     }

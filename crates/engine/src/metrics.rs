@@ -37,8 +37,10 @@ impl Gauge {
 
 #[derive(Default, Debug)]
 pub struct Metrics {
-    /// Connections registered with the engine on this node.
+    /// Connections registered with the engine on this node (sockets).
     pub connections: Gauge,
+    /// Presence held without a socket (HTTP online-status logins) on this node.
+    pub detached_connections: Gauge,
     pub joins: Counter,
     pub leaves: Counter,
     pub updates: Counter,
@@ -53,4 +55,16 @@ pub struct Metrics {
     pub backend_errors: Counter,
     /// Sum of backend call latencies, in microseconds (with `backend_calls`, the mean).
     pub backend_latency_us: Counter,
+}
+
+impl Metrics {
+    /// The gauge a connection counts in: `connections` for a socket, else
+    /// `detached_connections`.
+    pub fn gauge(&self, socket: bool) -> &Gauge {
+        if socket {
+            &self.connections
+        } else {
+            &self.detached_connections
+        }
+    }
 }

@@ -41,13 +41,18 @@ pub struct Login<'a> {
     /// Keep an online record as it is (a ping socket joining a player that is already online);
     /// otherwise every login starts a new online period (HTTP login, as in the original).
     pub keep_online: bool,
+    /// Players online at most (every node together); a login of a player that is not online
+    /// is refused when that many are. 0 = no limit.
+    pub max_online: u64,
 }
 
 #[async_trait]
 pub trait OnlineRecords: Send + Sync + 'static {
     /// Marks the player online, atomically. Returns the record and whether it was already
     /// online before this call. An offline record is replaced (new login time, no logout time).
-    async fn login(&self, login: Login<'_>) -> Result<(OnlineRecord, bool), StoreError>;
+    /// `None` (and no change) when the player is not online and `max_online` players are: the
+    /// check and the login are one atomic step, so the cap is exact under concurrency.
+    async fn login(&self, login: Login<'_>) -> Result<Option<(OnlineRecord, bool)>, StoreError>;
 
     /// Stamps `last_heartbeat_ms` of an online record. `None` (and no change) when the player
     /// is unknown or offline.

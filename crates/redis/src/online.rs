@@ -115,7 +115,7 @@ fn decode(f: &[String]) -> Result<OnlineRecord, StoreError> {
 
 #[async_trait]
 impl OnlineRecords for RedisOnlineRecords {
-    async fn login(&self, login: Login<'_>) -> Result<(OnlineRecord, bool), StoreError> {
+    async fn login(&self, login: Login<'_>) -> Result<Option<(OnlineRecord, bool)>, StoreError> {
         let id = login.player.as_str();
         let reply = self
             .run(
@@ -127,6 +127,7 @@ impl OnlineRecords for RedisOnlineRecords {
                     login.name.map(|n| format!("={n}")).unwrap_or_default(),
                     login.now_ms.to_string(),
                     if login.keep_online { "1" } else { "0" }.into(),
+                    login.max_online.to_string(),
                 ],
             )
             .await?;
@@ -134,7 +135,10 @@ impl OnlineRecords for RedisOnlineRecords {
         let Some((was, rest)) = f.split_first() else {
             return Err(protocol("online login"));
         };
-        Ok((decode(rest)?, was == "1"))
+        if was == "full" {
+            return Ok(None);
+        }
+        Ok(Some((decode(rest)?, was == "1")))
     }
 
     async fn heartbeat(

@@ -39,6 +39,9 @@ pub struct AppInner {
     /// The session-push adapter.
     pub sessions: protocol::session::Sessions,
     pub channels: protocol::channels::Channels,
+    /// Per-IP limits and the trusted proxies (`MAX_CONNECTIONS_PER_IP`, handshake, login and
+    /// session-creation rates).
+    pub limits: crate::transport::per_ip::IpLimits,
 }
 
 impl std::ops::Deref for AppState {
@@ -70,6 +73,7 @@ impl AppState {
             engine,
             origins: OriginPolicy::new(settings.origin_allowlist()),
             channels: protocol::channels::Channels::new(&settings),
+            limits: crate::transport::per_ip::IpLimits::new(&settings),
             settings,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
@@ -92,7 +96,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_request(
             protocol::socketio::detach_request,
         ))
-        .layer(DefaultBodyLimit::max(state.settings.max_frame_bytes))
+        .layer(DefaultBodyLimit::max(
+            crate::transport::serve::HttpLimits::from_settings(&state.settings).max_body,
+        ))
         .layer(axum::middleware::from_fn(
             crate::transport::encoding::refuse_lossy,
         ))
@@ -112,14 +118,9 @@ impl Server {
     pub fn start(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
         let addr = listener.local_addr()?;
         let app = router(state.clone());
-        let stop = state.shutdown.clone();
-        let serve = tokio::spawn(async move {
-            // Connection info gives handlers the peer address (online-status `ip`).
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        });
+        // Our own accept loop: header, idle and body timeouts, per-IP limits (see
+        // transport/serve.rs); requests carry `ConnectInfo<SocketAddr>` and `ClientIp`.
+        let serve = tokio::spawn(crate::transport::serve::serve(listener, app, state.clone()));
         Ok(Server { addr, state, serve })
     }
 

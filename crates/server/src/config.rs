@@ -125,6 +125,30 @@ settings! {
     /// Pending connections the kernel queues for accept (capped by net.core.somaxconn); the
     /// usual 1024 overflows under connection bursts [default: 4096].
     listen_backlog: u32 = 4096, "LISTEN_BACKLOG";
+    /// Milliseconds a client has to send a request's headers, counted from the accept (or
+    /// from the first byte after an idle keep-alive wait); slower connections (slowloris, a
+    /// WebSocket handshake that does not complete) are dropped [default: 10000].
+    http_header_timeout_ms: u64 = 10_000, "HTTP_HEADER_TIMEOUT_MS";
+    /// Milliseconds a keep-alive HTTP connection may wait for its next request before it is
+    /// closed [default: 60000].
+    http_idle_timeout_ms: u64 = 60_000, "HTTP_IDLE_TIMEOUT_MS";
+    /// Milliseconds a request body may take to arrive once its headers are in; slower bodies
+    /// get 408 and the connection closes [default: 30000].
+    http_body_timeout_ms: u64 = 30_000, "HTTP_BODY_TIMEOUT_MS";
+    /// Largest HTTP request body, bytes (Socket.IO polling bodies may also reach
+    /// MAX_FRAME_BYTES); larger ones get 413 [default: 65536].
+    http_max_body_bytes: usize = 65_536, "HTTP_MAX_BODY_BYTES";
+    /// TCP connections (HTTP and WebSocket) one client IP (IPv6: one /64) may hold open; the
+    /// next one gets 429 and is closed. Behind TRUSTED_PROXIES it counts the WebSockets of
+    /// each forwarded client instead. 0 = no limit [default: 0].
+    max_connections_per_ip: u64 = 0, "MAX_CONNECTIONS_PER_IP";
+    /// WebSocket and Engine.IO handshakes one client IP may start per second (bursts of twice
+    /// as many); beyond it 429. 0 = no limit [default: 0].
+    max_handshakes_per_ip_per_second: u32 = 0, "MAX_HANDSHAKES_PER_IP_PER_SECOND";
+    /// Comma-separated addresses and CIDR ranges of reverse proxies whose X-Forwarded-For is
+    /// believed (for per-IP limits and the online API's `ip`); empty = nobody's: the peer
+    /// address is the client [default: empty].
+    trusted_proxies: String = String::new(), "TRUSTED_PROXIES";
     /// Threads that run connections; 0 = one per CPU core. Several nodes sharing a few cores
     /// (tests, benchmarks) wait less on each other with 1 [default: 0].
     worker_threads: usize = 0, "WORKER_THREADS";
@@ -161,6 +185,14 @@ settings! {
     /// Online/offline transitions waiting for their record update and webhook; beyond it they
     /// are dropped with a log and a metric [default: 65536].
     online_event_queue: usize = 65_536, "ONLINE_EVENT_QUEUE";
+    /// HTTP online-status players online at once (all nodes together on Redis); a login of
+    /// one more gets 503. They are not sockets: MAX_CONNECTIONS does not count them
+    /// [default: 100000].
+    online_max_players: u64 = 100_000, "ONLINE_MAX_PLAYERS";
+    /// Online logins one client IP may make per second (bursts of twice as many); beyond it
+    /// 429. Calls with the API_KEY bearer (a game back end) are exempt. 0 = no limit
+    /// [default: 10].
+    online_logins_per_ip_per_second: u32 = 10, "ONLINE_LOGINS_PER_IP_PER_SECOND";
     /// Where `user.online` / `user.offline` events are POSTed (http:// or https://); unset =
     /// no webhooks [default: unset].
     webhook_url: String = String::new(), "WEBHOOK_URL";
@@ -187,8 +219,13 @@ settings! {
     session_expiry_check_ms: u64 = 1000, "SESSION_EXPIRY_CHECK_MS";
     /// Seconds between WebSocket pings on session sockets; 0 = off [default: 30].
     session_ping_interval: u64 = 30, "SESSION_PING_INTERVAL";
-    /// Sessions that may exist at once; beyond it creation gets 503 [default: 100000].
+    /// Sessions that may exist at once (all nodes together on Redis), each until its expiry
+    /// plus SESSION_RETENTION; beyond it creation gets 503 [default: 100000].
     session_max_active: u64 = 100_000, "SESSION_MAX_ACTIVE";
+    /// Push sessions (`POST /v1/sessions`, `/v1/qr-login/generate`) one client IP may create
+    /// per second (bursts of twice as many); beyond it 429. Calls with the API_KEY bearer
+    /// are exempt. 0 = no limit [default: 5].
+    session_creates_per_ip_per_second: u32 = 5, "SESSION_CREATES_PER_IP_PER_SECOND";
     /// Pushes kept per session for sockets that connect later [default: 16].
     session_max_pushes: usize = 16, "SESSION_MAX_PUSHES";
     /// Channels (`/ws`): HS256 secret that signs client tokens; with neither it nor
@@ -419,6 +456,18 @@ impl Settings {
         }
         if !matches!(self.metadata_write.as_str(), "members" | "server") {
             return invalid("METADATA_WRITE", "must be members or server");
+        }
+        if self.http_header_timeout_ms == 0
+            || self.http_idle_timeout_ms == 0
+            || self.http_body_timeout_ms == 0
+        {
+            return invalid("HTTP_*_TIMEOUT_MS", "must be positive");
+        }
+        if self.http_max_body_bytes == 0 {
+            return invalid("HTTP_MAX_BODY_BYTES", "must be positive");
+        }
+        if let Err(e) = crate::transport::client_ip::TrustedProxies::parse(&self.trusted_proxies) {
+            return invalid("TRUSTED_PROXIES", &e);
         }
         if self.node_id.is_empty() || self.node_id.chars().any(|c| c.is_control()) {
             return invalid("NODE_ID", "must be non-empty text");

@@ -23,6 +23,10 @@ pub struct AppMetrics {
     pub upgrades_refused: Counter,
     /// Sockets dropped because a write made no progress for SLOW_CONSUMER_TIMEOUT_MS.
     pub write_timeouts: Counter,
+    /// HTTP connections dropped by the header or idle timeout (slowloris, silent clients).
+    pub http_timeouts: Counter,
+    /// Requests and connections refused by a per-IP limit (429).
+    pub per_ip_refused: Counter,
 }
 
 pub fn routes() -> Router<AppState> {
@@ -61,6 +65,12 @@ async fn metrics(State(app): State<AppState>) -> Response {
         "gauge",
         "WebSocket connections on this node.",
         e.connections.get(),
+    );
+    line(
+        "detached_connections",
+        "gauge",
+        "Presence held without a socket on this node (HTTP online-status logins).",
+        e.detached_connections.get(),
     );
     if let Some(rooms) = &rooms {
         let public = rooms.iter().filter(|(r, _)| !r.is_internal());
@@ -151,6 +161,18 @@ async fn metrics(State(app): State<AppState>) -> Response {
         "counter",
         "WebSocket upgrades refused (origin, room name, limit).",
         a.upgrades_refused.get(),
+    );
+    line(
+        "http_timeouts_total",
+        "counter",
+        "HTTP connections dropped by HTTP_HEADER_TIMEOUT_MS or HTTP_IDLE_TIMEOUT_MS.",
+        a.http_timeouts.get(),
+    );
+    line(
+        "per_ip_refused_total",
+        "counter",
+        "Connections and requests refused (429) by a per-IP limit or rate.",
+        a.per_ip_refused.get(),
     );
     line(
         "backend_calls_total",

@@ -225,7 +225,7 @@ async fn cleanup(engine: Engine, conn: Arc<ConnShared>) {
         .remove(&conn.id)
         .is_some()
     {
-        engine.shared.metrics.connections.dec();
+        engine.shared.metrics.gauge(conn.socket).dec();
     }
 }
 

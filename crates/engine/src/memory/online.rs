@@ -12,7 +12,27 @@ use crate::records::{Login, OnlineRecord, OnlineRecords};
 
 #[derive(Default)]
 pub struct MemoryOnlineRecords {
-    records: Mutex<BTreeMap<Identity, Entry>>,
+    records: Mutex<Records>,
+}
+
+#[derive(Default)]
+struct Records {
+    map: BTreeMap<Identity, Entry>,
+    /// Entries of `map` that are online, kept with every status change (the login cap).
+    online: u64,
+}
+
+impl std::ops::Deref for Records {
+    type Target = BTreeMap<Identity, Entry>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl std::ops::DerefMut for Records {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
 }
 
 struct Entry {
@@ -28,7 +48,7 @@ impl Entry {
 }
 
 impl MemoryOnlineRecords {
-    fn map(&self) -> MutexGuard<'_, BTreeMap<Identity, Entry>> {
+    fn map(&self) -> MutexGuard<'_, Records> {
         self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -47,20 +67,28 @@ impl MemoryOnlineRecords {
         entry.record.online = false;
         entry.record.logout_ms = Some(now_ms);
         entry.retain_until_ms = Some(now_ms.saturating_add(retain_ms));
-        Some(entry.record.clone())
+        let record = entry.record.clone();
+        map.online -= 1;
+        Some(record)
     }
 }
 
 #[async_trait]
 impl OnlineRecords for MemoryOnlineRecords {
-    async fn login(&self, login: Login<'_>) -> Result<(OnlineRecord, bool), StoreError> {
+    async fn login(&self, login: Login<'_>) -> Result<Option<(OnlineRecord, bool)>, StoreError> {
         let mut map = self.map();
         if let Some(entry) = map.get_mut(login.player) {
             if entry.record.online && login.keep_online {
-                return Ok((entry.record.clone(), true));
+                return Ok(Some((entry.record.clone(), true)));
             }
         }
         let was_online = map.get(login.player).is_some_and(|e| e.record.online);
+        if !was_online {
+            if login.max_online > 0 && map.online >= login.max_online {
+                return Ok(None);
+            }
+            map.online += 1;
+        }
         let record = OnlineRecord {
             player: login.player.clone(),
             login_ms: login.now_ms,
@@ -77,7 +105,7 @@ impl OnlineRecords for MemoryOnlineRecords {
                 retain_until_ms: None,
             },
         );
-        Ok((record, was_online))
+        Ok(Some((record, was_online)))
     }
 
     async fn heartbeat(
@@ -153,6 +181,7 @@ impl OnlineRecords for MemoryOnlineRecords {
     }
 
     async fn purge(&self, now_ms: u64) -> Result<(), StoreError> {
+        // Online entries are always visible: the online count does not change.
         self.map().retain(|_, e| e.visible(now_ms));
         Ok(())
     }

@@ -16,12 +16,17 @@ local function rec(key, who)
 end
 
 if op == 'login' then
-  -- ARGV: ip, name, now, keep 0/1. Returns {was online 0/1, record...}.
+  -- ARGV: ip, name, now, keep 0/1, max online (0 = no limit). Returns {was online 0/1,
+  -- record...}, or {'full'} when the player is not online and max players are.
   local on = redis.call('HGET', h, 'online')
   if on == '1' and ARGV[6] == '1' then
     local r = rec(h, id)
     table.insert(r, 1, '1')
     return r
+  end
+  local max = tonumber(ARGV[7]) or 0
+  if on ~= '1' and max > 0 and redis.call('ZCARD', on_idx) >= max then
+    return { 'full' }
   end
   redis.call('DEL', h)
   redis.call('HSET', h, 'login', ARGV[5], 'hb', ARGV[5], 'ip', ARGV[3], 'online', '1')

@@ -2,13 +2,10 @@
 //! JSON (cancan315/xiuxian-go); error bodies are `{"error": "..."}`.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use activenow_engine::{clock, Identity, OnlineRecord};
-use axum::extract::connect_info::ConnectInfo;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,6 +14,8 @@ use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::client_auth::{self, Refusal};
+use crate::transport::client_ip::ClientIp;
+use crate::transport::per_ip;
 
 /// An HTTP error with the body `{"error": message}`.
 pub struct OnlineError(StatusCode, String);
@@ -59,32 +58,15 @@ fn not_online() -> OnlineError {
     OnlineError(StatusCode::NOT_FOUND, "player is not online".into())
 }
 
-/// The peer's address when the server was started with connection info.
-pub struct PeerIp(pub Option<String>);
-
-impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(PeerIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
-        ))
-    }
+fn too_many(msg: &str) -> OnlineError {
+    OnlineError(StatusCode::TOO_MANY_REQUESTS, msg.into())
 }
 
-/// The client's address: `X-Forwarded-For`'s first entry (behind a proxy), else the peer.
-pub fn client_ip(headers: &HeaderMap, peer: Option<String>) -> String {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.split(',').next())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or(peer)
-        .unwrap_or_default()
+fn full(max: u64) -> OnlineError {
+    OnlineError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("too many players online (ONLINE_MAX_PLAYERS = {max}); retry later"),
+    )
 }
 
 /// A player id: a non-empty string (or integer, as game back ends send) of at most
@@ -139,16 +121,25 @@ fn optional_text(
 pub async fn login(
     State(app): State<AppState>,
     headers: HeaderMap,
-    PeerIp(peer): PeerIp,
+    ClientIp(client): ClientIp,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, OnlineError> {
+    // A game back end logging its players in (with API_KEY) is one IP for many players.
+    let server_side = crate::api_key::check(&app.settings.api_key, &headers).is_ok();
+    if !server_side && !per_ip::allow(&app.limits.online_logins, client) {
+        app.metrics.per_ip_refused.inc();
+        return Err(too_many(
+            "too many logins from this address (ONLINE_LOGINS_PER_IP_PER_SECOND); retry later",
+        ));
+    }
     let v = body(raw)?;
     let max = app.settings.max_session_id_bytes;
     let player = player_id(v.get("playerId"), max)?;
     authorize(&app, &headers, &player)?;
-    let ip = optional_text(v.get("ip"), "ip", 256)?.unwrap_or_else(|| client_ip(&headers, peer));
+    let ip = optional_text(v.get("ip"), "ip", 256)?.unwrap_or_else(|| client.to_string());
     let name = optional_text(v.get("name"), "name", 256)?;
     let online = &app.online;
+    let max_online = app.settings.online_max_players;
     let (record, _) = online
         .timed(online.records.login(activenow_engine::records::Login {
             player: &player,
@@ -156,9 +147,11 @@ pub async fn login(
             name: name.as_deref(),
             now_ms: clock::now_ms(),
             keep_online: false,
+            max_online,
         }))
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)?
+        .ok_or_else(|| full(max_online))?;
     online.refresh_http(&player).await.map_err(unavailable)?;
     Ok(Json(json!({
         "message": "player marked online",

@@ -205,7 +205,10 @@ impl Online {
         if let Some(conn) = self.local.http(player) {
             return conn.heartbeat().await;
         }
-        let conn = self.engine.connect(Liveness::Heartbeat { ttl: self.ttl });
+        // Not a socket: it must not use MAX_CONNECTIONS (ONLINE_MAX_PLAYERS bounds logins).
+        let conn = self
+            .engine
+            .connect_detached(Liveness::Heartbeat { ttl: self.ttl });
         conn.join(
             self.room.clone(),
             player.clone(),
@@ -309,7 +312,8 @@ impl Online {
     async fn run_control(self) {
         let renderer: Arc<dyn Renderer> = Arc::new(Control);
         while !self.stop.is_cancelled() {
-            let conn = self.engine.connect(Liveness::Socket);
+            // A listener, not a socket: it must not take a place of MAX_CONNECTIONS.
+            let conn = self.engine.connect_detached(Liveness::Socket);
             let joined = conn
                 .join(
                     self.control.clone(),

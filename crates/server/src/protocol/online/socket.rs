@@ -19,19 +19,20 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::http::{check_player_id, client_ip, PeerIp};
+use super::http::check_player_id;
 use super::local::SocketSlot;
 use crate::app::AppState;
 use crate::client_auth::{self, Expiring, Proof};
 use crate::close::{self, code};
 use crate::transport::admission::refuse_upgrade;
+use crate::transport::client_ip::ClientIp;
 use crate::transport::ws::{self, Inbound, Reply};
 
 pub async fn upgrade(
     State(app): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    PeerIp(peer): PeerIp,
+    ClientIp(client): ClientIp,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     if let Some(refused) = refuse_upgrade(&app, &headers) {
@@ -58,7 +59,7 @@ pub async fn upgrade(
             return refused.into_response();
         }
     }
-    let ip = client_ip(&headers, peer);
+    let ip = client.to_string();
     // Identity before the upgrade check: a plain GET learns that it needs a token.
     let upgrade = match upgrade {
         Ok(u) => u,
@@ -94,10 +95,12 @@ async fn run(
         name: None,
         now_ms: clock::now_ms(),
         keep_online: true,
+        max_online: app.settings.online_max_players,
     });
     let conn = app.engine.connect(Liveness::Socket);
     let joined = match online.timed(login).await {
-        Ok(_) => conn
+        Ok(None) => Err("ONLINE_MAX_PLAYERS reached".to_owned()),
+        Ok(Some(_)) => conn
             .join(
                 online.room.clone(),
                 player.clone(),

@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::protocol::activenow::random_session_id;
+use crate::transport::client_ip::ClientIp;
+use crate::transport::per_ip;
 
 /// An HTTP error with the body `{"error": message}`.
 pub struct SessionError(StatusCode, String);
@@ -88,6 +90,26 @@ fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), SessionError> {
         .map_err(|r| SessionError(r.status(), r.message().into()))
 }
 
+/// `SESSION_CREATES_PER_IP_PER_SECOND`: pages create sessions unauthenticated, so each IP
+/// gets a rate; the app's back end (with API_KEY) is exempt.
+fn admit_creation(
+    app: &AppState,
+    headers: &HeaderMap,
+    client: ClientIp,
+) -> Result<(), SessionError> {
+    if crate::api_key::check(&app.settings.api_key, headers).is_ok()
+        || per_ip::allow(&app.limits.session_creates, client.0)
+    {
+        return Ok(());
+    }
+    app.metrics.per_ip_refused.inc();
+    Err(SessionError(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many sessions created from this address (SESSION_CREATES_PER_IP_PER_SECOND); retry later"
+            .into(),
+    ))
+}
+
 async fn new_session(
     app: &AppState,
     kind: String,
@@ -141,8 +163,11 @@ fn qr_image(data: &str) -> Option<String> {
 /// expires_in}`; `qr_data` is the text to encode, `qr_image` an SVG data URL of it.
 pub async fn generate(
     State(app): State<AppState>,
+    headers: HeaderMap,
+    client: ClientIp,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, SessionError> {
+    admit_creation(&app, &headers, client)?;
     let v = optional_body(raw)?;
     let info = text_field(&v, "client_info", 1024)?.map_or(Value::Null, Value::String);
     let ttl = app.settings.session_ttl;
@@ -164,8 +189,11 @@ pub async fn generate(
 /// (`expires_at` in Unix seconds, as in `qr_data`).
 pub async fn create(
     State(app): State<AppState>,
+    headers: HeaderMap,
+    client: ClientIp,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, SessionError> {
+    admit_creation(&app, &headers, client)?;
     let v = optional_body(raw)?;
     let s = &app.settings;
     let ttl = match v.get("ttl_secs") {

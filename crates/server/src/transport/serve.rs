@@ -1,0 +1,515 @@
+//! The HTTP server: our own accept loop over hyper's HTTP/1.1 connections, because
+//! `axum::serve` has no header, idle or body timeout, and a node that keeps every slow or
+//! silent connection forever runs out of descriptors and stops serving anyone (slowloris).
+//!
+//! Each connection has a watchdog that knows which phase it is in:
+//! - *head*: from the accept (or the first byte after an idle wait) until the request's
+//!   headers are in, at most `HTTP_HEADER_TIMEOUT_MS`; a WebSocket handshake is a request
+//!   like any other, so one that does not complete in time is dropped too;
+//! - *busy*: a request is being handled (long polls included); its body must arrive within
+//!   `HTTP_BODY_TIMEOUT_MS` (408) and fit `HTTP_MAX_BODY_BYTES` (413), see [`read_body`];
+//! - *idle*: between keep-alive requests, at most `HTTP_IDLE_TIMEOUT_MS`.
+//!
+//! A connection past its phase's deadline is dropped without a response. Upgraded
+//! WebSockets leave the watchdog (their protocol's keep-alive takes over) but keep their
+//! per-IP place: it lives in the stream itself.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderValue, Request, Response, StatusCode};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::app::AppState;
+use crate::error::http_error;
+use crate::transport::client_ip::{canonical, ClientIp};
+use crate::transport::per_ip::{self, IpSlot};
+
+/// The three timeouts and the body limit of every HTTP connection.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    pub header: Duration,
+    pub idle: Duration,
+    pub body: Duration,
+    pub max_body: usize,
+}
+
+impl HttpLimits {
+    pub fn from_settings(s: &crate::Settings) -> HttpLimits {
+        HttpLimits {
+            header: Duration::from_millis(s.http_header_timeout_ms),
+            idle: Duration::from_millis(s.http_idle_timeout_ms),
+            body: Duration::from_millis(s.http_body_timeout_ms),
+            // Socket.IO polling bodies are sized by MAX_FRAME_BYTES (its max payload).
+            max_body: s.http_max_body_bytes.max(s.max_frame_bytes),
+        }
+    }
+}
+
+const HEAD: u8 = 0;
+const BUSY: u8 = 1;
+const IDLE: u8 = 2;
+
+/// One connection's phase and when it began (ms since `started`). Written by the stream
+/// (first byte after idle), the service (request in, response out) and read by the watchdog.
+struct Watch {
+    started: Instant,
+    phase: AtomicU8,
+    since_ms: AtomicU64,
+    in_flight: AtomicU64,
+    /// Wakes the watchdog when a deadline may have moved earlier (busy -> idle, idle -> head).
+    changed: Notify,
+}
+
+impl Watch {
+    fn new() -> Watch {
+        Watch {
+            started: Instant::now(),
+            phase: AtomicU8::new(HEAD),
+            since_ms: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            changed: Notify::new(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn enter(&self, phase: u8) {
+        self.since_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.phase.store(phase, Ordering::Release);
+    }
+
+    fn bytes_read(&self) {
+        if self.phase.load(Ordering::Acquire) == IDLE {
+            self.enter(HEAD);
+            self.changed.notify_one();
+        }
+    }
+
+    fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.enter(BUSY);
+    }
+
+    fn request_ended(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.enter(IDLE);
+            self.changed.notify_one();
+        }
+    }
+
+    /// When the current phase runs out; `None` while busy.
+    fn deadline(&self, limits: &HttpLimits) -> Option<Instant> {
+        let limit = match self.phase.load(Ordering::Acquire) {
+            HEAD => limits.header,
+            IDLE => limits.idle,
+            _ => return None,
+        };
+        let since = Duration::from_millis(self.since_ms.load(Ordering::Relaxed));
+        Some(self.started + since + limit)
+    }
+}
+
+/// The accepted socket, with the watchdog's view of its reads and the per-IP places it
+/// holds: its own (direct clients) or, behind a trusted proxy, the forwarded client's of the
+/// WebSocket it carries. Both are released when the socket closes, upgraded or not.
+struct Stream {
+    tcp: TcpStream,
+    watch: Arc<Watch>,
+    _slot: Option<IpSlot>,
+    forwarded: Arc<Mutex<Option<IpSlot>>>,
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.watch.bytes_read();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+}
+
+/// Accept errors that concern one connection only (it went away before we took it).
+fn per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Serves `router` on `listener` until `app.shutdown` is cancelled, then lets the open
+/// requests finish (the caller bounds that wait).
+pub async fn serve(listener: TcpListener, router: Router, app: AppState) -> io::Result<()> {
+    let limits = HttpLimits::from_settings(&app.settings);
+    let connections = TaskTracker::new();
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let accepted = tokio::select! {
+            _ = app.shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => {
+                backoff = BACKOFF_MIN;
+                a
+            }
+            Err(e) if per_connection(&e) => continue,
+            Err(e) => {
+                // Out of descriptors (EMFILE) or memory: spinning would not free any. Wait,
+                // doubling up to a second, while the timeouts close idle connections.
+                app.metrics.errors.inc();
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "accept error");
+                tokio::select! {
+                    _ = app.shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let peer = SocketAddr::new(canonical(peer.ip()), peer.port());
+        let slot = match app.limits.connections.as_ref() {
+            Some(counts) if !app.limits.trusted.contains(peer.ip()) => {
+                match counts.acquire(peer.ip()) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        app.metrics.per_ip_refused.inc();
+                        connections.spawn(refuse(tcp));
+                        continue;
+                    }
+                }
+            }
+            _ => None,
+        };
+        let stream = Stream {
+            tcp,
+            watch: Arc::new(Watch::new()),
+            _slot: slot,
+            forwarded: Arc::default(),
+        };
+        connections.spawn(connection(
+            stream,
+            peer,
+            router.clone(),
+            app.clone(),
+            limits,
+        ));
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+    Ok(())
+}
+
+const REFUSED: &str = "{\"error\":\"too_many_connections\",\"message\":\"MAX_CONNECTIONS_PER_IP reached for this address\"}";
+
+/// Tells a client over `MAX_CONNECTIONS_PER_IP` why, in at most a second, and closes.
+async fn refuse(mut tcp: TcpStream) {
+    let response = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{REFUSED}",
+        REFUSED.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        tcp.write_all(response.as_bytes()).await?;
+        tcp.shutdown().await?;
+        // Read what the client sent, so that closing does not reset the connection before
+        // the client has read the answer.
+        let mut sink = [0u8; 1024];
+        loop {
+            if tokio::io::AsyncReadExt::read(&mut tcp, &mut sink).await? == 0 {
+                return Ok::<(), io::Error>(());
+            }
+        }
+    })
+    .await;
+}
+
+/// The per-connection part of the service: what every request of one connection shares.
+struct Conn {
+    peer: SocketAddr,
+    router: Router,
+    app: AppState,
+    limits: HttpLimits,
+    watch: Arc<Watch>,
+    forwarded: Arc<Mutex<Option<IpSlot>>>,
+}
+
+async fn connection(
+    stream: Stream,
+    peer: SocketAddr,
+    router: Router,
+    app: AppState,
+    limits: HttpLimits,
+) {
+    let conn = Arc::new(Conn {
+        peer,
+        router,
+        app: app.clone(),
+        limits,
+        watch: stream.watch.clone(),
+        forwarded: stream.forwarded.clone(),
+    });
+    let watch = conn.watch.clone();
+    let service = hyper::service::service_fn(move |req| handle(conn.clone(), req));
+    let http = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        // The watchdog owns the header timeout: hyper's would also cut idle keep-alives.
+        .header_read_timeout(None)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(http);
+    let stop = app.shutdown.cancelled();
+    tokio::pin!(stop);
+    let mut stopping = false;
+    loop {
+        let deadline = watch.deadline(&limits);
+        tokio::select! {
+            r = http.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, %peer, "HTTP connection ended with an error");
+                }
+                return;
+            }
+            _ = &mut stop, if !stopping => {
+                stopping = true;
+                http.as_mut().graceful_shutdown();
+            }
+            _ = watch.changed.notified() => {}
+            _ = sleep_until(deadline) => {
+                if watch.deadline(&limits).is_some_and(|d| d <= Instant::now()) {
+                    app.metrics.http_timeouts.inc();
+                    tracing::debug!(%peer, "HTTP connection timed out");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Marks the request over however the handler ends, cancelled included.
+struct InFlight(Arc<Watch>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_ended();
+    }
+}
+
+async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    conn.watch.request_started();
+    let _in_flight = InFlight(conn.watch.clone());
+    let mut req = req.map(Body::new);
+    let client = conn
+        .app
+        .limits
+        .trusted
+        .client_ip(conn.peer.ip(), req.headers());
+    req.extensions_mut().insert(ConnectInfo(conn.peer));
+    req.extensions_mut().insert(ClientIp(client));
+    if let Some(kind) = handshake(&req) {
+        if let Some(refused) = admit_handshake(&conn, client, kind) {
+            return Ok(refused);
+        }
+    }
+    let req = match read_body(req, &conn.limits).await {
+        Ok(req) => req,
+        Err(refused) => return Ok(refused),
+    };
+    let resp = match conn.router.clone().oneshot(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    };
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // A refused upgrade does not keep the forwarded client's place.
+        if let Ok(mut held) = conn.forwarded.lock() {
+            held.take();
+        }
+    }
+    Ok(resp)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Handshake {
+    WebSocket,
+    /// An Engine.IO polling handshake (a GET without `sid`): a session without a socket.
+    Polling,
+}
+
+fn handshake(req: &Request<Body>) -> Option<Handshake> {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if upgrade {
+        return Some(Handshake::WebSocket);
+    }
+    let polling = req.method() == axum::http::Method::GET
+        && req.uri().path().starts_with("/socket.io")
+        && req.uri().query().is_some_and(|q| {
+            q.split('&').any(|p| p == "transport=polling")
+                && !q.split('&').any(|p| p.starts_with("sid="))
+        });
+    polling.then_some(Handshake::Polling)
+}
+
+fn too_many(code: &'static str, message: &'static str) -> Response<Body> {
+    http_error(StatusCode::TOO_MANY_REQUESTS, code, message)
+}
+
+/// The handshake rate of the client, and behind a trusted proxy its WebSocket count.
+fn admit_handshake(
+    conn: &Conn,
+    client: std::net::IpAddr,
+    kind: Handshake,
+) -> Option<Response<Body>> {
+    let limits = &conn.app.limits;
+    if !per_ip::allow(&limits.handshakes, client) {
+        conn.app.metrics.per_ip_refused.inc();
+        return Some(too_many(
+            "too_many_handshakes",
+            "MAX_HANDSHAKES_PER_IP_PER_SECOND reached for this address; retry later",
+        ));
+    }
+    let proxied = limits.trusted.contains(conn.peer.ip());
+    if let (Some(counts), true, Handshake::WebSocket) = (&limits.connections, proxied, kind) {
+        let mut held = conn.forwarded.lock().unwrap_or_else(|e| e.into_inner());
+        held.take();
+        match counts.acquire(client) {
+            Some(slot) => *held = Some(slot),
+            None => {
+                conn.app.metrics.per_ip_refused.inc();
+                return Some(too_many(
+                    "too_many_connections",
+                    "MAX_CONNECTIONS_PER_IP reached for this address",
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Buffers a request body within `HTTP_BODY_TIMEOUT_MS` and `HTTP_MAX_BODY_BYTES` (the
+/// handlers read whole bodies anyway), so a slow or endless body gets 408 or 413 and the
+/// connection closes, instead of holding a handler.
+async fn read_body(
+    req: Request<Body>,
+    limits: &HttpLimits,
+) -> Result<Request<Body>, Response<Body>> {
+    let headers = req.headers();
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    if length.unwrap_or(0) == 0 && !chunked {
+        return Ok(req);
+    }
+    let too_large = || {
+        closing(http_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is larger than HTTP_MAX_BODY_BYTES",
+        ))
+    };
+    if length.is_some_and(|n| n > limits.max_body as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(limits.body, axum::body::to_bytes(body, limits.max_body)).await {
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Ok(Err(e)) => {
+            let limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if limit {
+                Err(too_large())
+            } else {
+                Err(closing(http_error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_body",
+                    "the request body could not be read",
+                )))
+            }
+        }
+        Err(_) => Err(closing(http_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body did not arrive within HTTP_BODY_TIMEOUT_MS",
+        ))),
+    }
+}
+
+/// The rest of a refused body is not read: the connection closes after the answer.
+fn closing(mut resp: Response<Body>) -> Response<Body> {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
