@@ -49,6 +49,10 @@ pub mod code {
     pub const LOCK_INVALID: &str = "LOCK_INVALID";
     /// A Socket.IO presence request with missing or invalid fields.
     pub const PRESENCE_INVALID: &str = "PRESENCE_INVALID";
+    /// A relayed Socket.IO event from a socket that has not joined a presence room.
+    pub const NOT_JOINED: &str = "not_joined";
+    /// A relayed Socket.IO event over `SOCKETIO_RELAY_MAX_BYTES`.
+    pub const TOO_LARGE: &str = "too_large";
 }
 
 /// Error codes of the channels protocol (`/ws`), as seed 2's clients know them:
