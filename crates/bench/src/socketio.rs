@@ -220,7 +220,16 @@ async fn client(
     stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     let permit = gate.acquire().await?;
-    let mut ws = conn::connect(server, source, "/socket.io/?EIO=4&transport=websocket").await?;
+    const PATH: &str = "/socket.io/?EIO=4&transport=websocket";
+    let mut ws = if server.ip().is_loopback() {
+        // Spread over 127.0.0.x sources, as every scenario does.
+        conn::connect(server, source, PATH).await?
+    } else {
+        let stream = tokio::net::TcpStream::connect(server).await?;
+        stream.set_nodelay(true)?;
+        let url = format!("ws://{server}{PATH}");
+        tokio_tungstenite::client_async(url.as_str(), stream).await?.0
+    };
     // Engine.IO open ("0{...}"), then the Socket.IO CONNECT of the main namespace.
     let open = next_text(&mut ws).await?;
     anyhow::ensure!(

@@ -68,7 +68,7 @@ settings! {
     presence_reaper_interval_ms: u64 = 1000, "PRESENCE_REAPER_INTERVAL_MS";
     /// Shared backends: milliseconds a dead node's connections may linger before any node
     /// reaps them; with the default a dead node's members are gone within TTL + reaper
-    /// interval (SPEC §9) [default: 0 = the presence TTL].
+    /// interval (SPEC §9) [default: 0 = the presence TTL, at least 3 reaper intervals].
     presence_reaper_lookback_ms: u64 = 0, "PRESENCE_REAPER_LOOKBACK_MS";
     /// Seconds between server WebSocket pings; 0 = off [default: 0].
     ping_interval: u64 = 0, "PING_INTERVAL";
@@ -429,7 +429,9 @@ impl Settings {
         if self.presence_reaper_lookback_ms > 0 {
             Duration::from_millis(self.presence_reaper_lookback_ms)
         } else {
-            self.presence_ttl()
+            // At least three reaper ticks: a busy node whose tick comes a little late must
+            // not look dead to the others (it would be swept, then re-assert its members).
+            self.presence_ttl().max(self.reaper_interval() * 3)
         }
     }
 
@@ -519,6 +521,9 @@ mod tests {
         assert_eq!(s.reaper_lookback(), Duration::from_secs(30));
         s.presence_ttl_ms = 1500;
         assert_eq!(s.presence_ttl(), Duration::from_millis(1500));
+        // Never under three reaper ticks (1 s by default).
+        assert_eq!(s.reaper_lookback(), Duration::from_millis(3000));
+        s.presence_reaper_interval_ms = 100;
         assert_eq!(s.reaper_lookback(), Duration::from_millis(1500));
         s.presence_reaper_lookback_ms = 4000;
         assert_eq!(s.reaper_lookback(), Duration::from_millis(4000));
