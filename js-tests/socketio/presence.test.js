@@ -116,7 +116,7 @@ test('bad payloads get {ok:false, error}; one room per socket; heartbeat before 
       assert.equal(r.ok, false, JSON.stringify(bad));
       assert.equal(typeof r.error, 'string');
     }
-    const big = await ask(a, 'presence:join', { roomId: 'r', userId: 'u', state: { s: 'x'.repeat(10_000) } });
+    const big = await ask(a, 'presence:join', { roomId: 'r', userId: 'u', state: { s: 'x'.repeat(70_000) } });
     assert.equal(big.ok, false);
     assert.match(big.error, /PRESENCE_MAX_STATE_BYTES/);
     assert.equal((await ask(a, 'presence:heartbeat', { epoch: 'soon' })).ok, false);

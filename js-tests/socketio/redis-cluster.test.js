@@ -88,7 +88,7 @@ describe('Socket.IO on Redis, two nodes', { skip }, () => {
       throw new Error('redis-server is not on PATH and CI=true: install Redis so the two-node Redis tests run');
     }
     redis = await startRedis(REDIS_SERVER);
-    [A, B] = await twoNodes(redis.url, 'sio', { METADATA_MAX_VALUE_BYTES: '1024' });
+    [A, B] = await twoNodes(redis.url, 'sio', { METADATA_MAX_VALUE_BYTES: '1024', SOCKETIO_RELAY_EVENTS: 'chat:*' });
   });
 
   after(async () => {
@@ -199,6 +199,76 @@ describe('Socket.IO on Redis, two nodes', { skip }, () => {
       for (const s of [bob, carol]) assertNoDuplicates(s, 'presence:event');
     } finally {
       await close(...[alice, alice2, bob, carol].filter(Boolean));
+    }
+  });
+
+  test('SOCKETIO_RELAY_EVENTS: relayed across nodes to the room, not when unlisted, not from an unjoined socket', async () => {
+    const room = unique('x-relay');
+    const bob = await joinedOn(B, room, 'bob');
+    const alice = await joinedOn(A, room, 'alice');
+    const carol = await joinedOn(A, room, 'carol');
+    const outsider = await joinedOn(B, unique('x-other'), 'eve');
+    const unjoined = await connect(B);
+    try {
+      // A -> B (and to carol, on the sender's node).
+      assert.deepEqual(await ask(alice, 'chat:message', { text: 'hi', connId: 'forged' }), { ok: true });
+      const fromAlice = { text: 'hi', userId: 'alice', connId: alice.id };
+      assert.deepEqual(await next(bob, 'chat:message'), fromAlice);
+      assert.deepEqual(await next(carol, 'chat:message'), fromAlice);
+      // B -> A, no ack asked.
+      bob.emit('chat:typing', true);
+      const fromBob = { data: true, userId: 'bob', connId: bob.id };
+      assert.deepEqual(await next(alice, 'chat:typing'), fromBob);
+      assert.deepEqual(await next(carol, 'chat:typing'), fromBob);
+
+      alice.emit('whisper', { secret: 1 }); // not listed
+      assert.equal((await ask(unjoined, 'chat:message', { text: 'x' })).code, 'not_joined');
+      // Barrier: alice's later relay reaches B after anything she sent before it.
+      await ask(alice, 'chat:message', { text: 'barrier' });
+      await next(bob, 'chat:message', (m) => m.text === 'barrier');
+      await next(carol, 'chat:message', (m) => m.text === 'barrier');
+      bob.emit('chat:message', { text: 'barrier-b' });
+      await next(alice, 'chat:message', (m) => m.text === 'barrier-b');
+      assert.deepEqual(pending(bob, 'whisper'), []);
+      assert.deepEqual(pending(bob, 'chat:message'), []);
+      assert.deepEqual(pending(alice, 'chat:message'), [], 'the sender does not get its own event');
+      assert.deepEqual(pending(bob, 'chat:typing'), []);
+      assert.deepEqual(pending(outsider, 'chat:message'), [], 'another room hears nothing');
+      assert.deepEqual(pending(unjoined, 'chat:message'), []);
+      assertNoDuplicates(bob, 'chat:message');
+      assertNoDuplicates(carol, 'chat:message');
+    } finally {
+      await close(alice, bob, carol, outsider, unjoined);
+    }
+  });
+
+  test("lastSeenMs of a member on another node follows its heartbeats", async () => {
+    const room = unique('x-seen');
+    const bob = await joinedOn(B, room, 'bob');
+    const first = bob.joinAck.snapshot[0].lastSeenMs;
+    const alice = await connect(A);
+    try {
+      // bob heartbeats on B once the wall clock has moved past his join; B's next reaper
+      // tick (1 s) carries it to Redis, where A reads it. Awaited by re-reading the
+      // snapshot (a rejoin of the same room), bounded by a deadline.
+      let beat;
+      do {
+        beat = await ask(bob, 'presence:heartbeat', {});
+        assert.equal(beat.ok, true);
+      } while (Date.now() <= first + 20);
+      const heardAt = Date.now();
+      let seen;
+      const deadline = Date.now() + 5000;
+      do {
+        const ack = await ask(alice, 'presence:join', { roomId: room, userId: 'alice' });
+        seen = ack.snapshot.find((m) => m.userId === 'bob').lastSeenMs;
+        if (seen > first) break;
+        await next(alice, 'presence:event', (e) => e.type === 'join' && e.connId === alice.id);
+      } while (Date.now() < deadline);
+      assert.ok(seen > first, `bob's lastSeenMs ${seen} moved past his join at ${first}`);
+      console.log(`# lastSeenMs on the other node caught up ${Date.now() - heardAt} ms after the heartbeat`);
+    } finally {
+      await close(alice, bob);
     }
   });
 
@@ -473,14 +543,13 @@ describe('Socket.IO on Redis, two nodes', { skip }, () => {
 
 describe('Socket.IO on Redis: a killed node', { skip }, () => {
   // Its own redis-server and nodes with short liveness settings, so the main pair above is
-  // never swept by them: TTL 1.5 s, reaper every 100 ms, a node silent for 1 s is dead.
+  // never swept by them: TTL 1.5 s, reaper every 100 ms, and the default lookback (= the
+  // TTL): a node silent for 1.5 s is dead.
   const TTL_MS = 1500;
-  const LOOKBACK_MS = 1000;
   const REAPER_MS = 100;
   const liveness = {
     PRESENCE_TTL_MS: String(TTL_MS),
     PRESENCE_REAPER_INTERVAL_MS: String(REAPER_MS),
-    PRESENCE_REAPER_LOOKBACK_MS: String(LOOKBACK_MS),
   };
   let redis;
   let C;
@@ -571,8 +640,8 @@ describe('Socket.IO on Redis: a killed node', { skip }, () => {
       const elapsed = Date.now() - killedAt;
       assert.deepEqual(leaves.map((l) => l.userId).sort(), ['doomed', 'doomed-ws', 'doomed2']);
       assert.ok(leaves.every((l) => l.roomId === room && l.state === null));
-      // SPEC §9: removed within TTL + reaper interval (here the node lookback is shorter
-      // than the TTL); the slack covers a loaded machine.
+      // SPEC §9: removed within TTL + reaper interval with the default lookback; the slack
+      // covers a loaded machine.
       assert.ok(elapsed < TTL_MS + REAPER_MS + 2000, `reaped after ${elapsed} ms`);
       console.log(`# killed node's members reaped after ${elapsed} ms`);
       assert.ok(watcher.connected, 'the survivor kept its socket');

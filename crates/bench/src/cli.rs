@@ -26,6 +26,10 @@ pub enum Command {
     Fanout(RunArgs),
     /// The floor: a bare WebSocket broadcast server (no presence logic) on the same stack.
     FloorServer(FloorArgs),
+    /// Seed 1's Socket.IO presence load (joins, heartbeats with a patch, acks timed) over
+    /// Engine.IO v4 WebSocket frames, against a running server at --url (any Socket.IO
+    /// presence server: ActiveNow on either backend, or seed 1's Node server).
+    Socketio(crate::socketio::SocketIoArgs),
 }
 
 #[derive(Args, Clone, Debug)]

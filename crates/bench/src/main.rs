@@ -14,6 +14,8 @@
 //! - [`run`]: one measured run per target; medians; ratios to the floor.
 //! - [`report`]: latency percentiles, the table and the JSON file.
 //! - [`floor`]: the floor server (`activenow-bench floor-server`).
+//! - [`socketio`]: seed 1's Socket.IO presence load (`activenow-bench socketio`), against
+//!   any URL.
 
 mod cli;
 mod conn;
@@ -22,6 +24,7 @@ mod http;
 mod report;
 mod run;
 mod scenario;
+mod socketio;
 mod target;
 mod workers;
 
@@ -48,5 +51,6 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Heartbeat(args) => rt.block_on(run::main(scenario::Kind::Heartbeat, args)),
         cli::Command::Churn(args) => rt.block_on(run::main(scenario::Kind::Churn, args)),
         cli::Command::Fanout(args) => rt.block_on(run::main(scenario::Kind::Fanout, args)),
+        cli::Command::Socketio(args) => rt.block_on(crate::socketio::main(args)),
     }
 }

@@ -31,6 +31,7 @@ use crate::store::{Backend, DailyVisitors, JoinOutcome, MessageSink, UpdateTarge
 
 mod connection;
 mod reassert;
+mod snapshot;
 
 pub use connection::Connection;
 
@@ -166,6 +167,9 @@ struct ConnShared {
     liveness: Liveness,
     /// Milliseconds since the engine started (monotonic) of the last sign of life.
     last_seen_ms: AtomicU64,
+    /// `last_seen_ms` as of the previous liveness refresh: a newer one means the store
+    /// should hear of it on the next tick.
+    refreshed_ms: AtomicU64,
     /// The reaper removed this connection's presence; its next heartbeat rejoins.
     expired: AtomicBool,
     /// An async mutex: membership changes await the store while holding it, which keeps one
@@ -287,6 +291,7 @@ impl Engine {
             }),
             liveness,
             last_seen_ms: AtomicU64::new(self.shared.registry.now_ms()),
+            refreshed_ms: AtomicU64::new(0),
             expired: AtomicBool::new(false),
             memberships: tokio::sync::Mutex::new(Vec::new()),
         });
@@ -400,6 +405,7 @@ impl Engine {
         }
         let now = self.shared.registry.now_ms();
         let mut live = Vec::new();
+        let mut heard = Vec::new();
         let mut silent = Vec::new();
         for conn in self.shared.registry.all() {
             if conn.expired.load(Ordering::Relaxed) {
@@ -408,14 +414,19 @@ impl Engine {
             let seen = conn.last_seen_ms.load(Ordering::Relaxed);
             match conn.ttl_ms() {
                 Some(ttl) if seen.saturating_add(ttl) <= now => silent.push(conn),
-                _ => live.push(conn.id.clone()),
+                _ => {
+                    if conn.refreshed_ms.swap(seen, Ordering::Relaxed) < seen {
+                        heard.push(conn.id.clone());
+                    }
+                    live.push(conn.id.clone());
+                }
             }
         }
         for conn in silent {
             self.expire(&conn, now).await;
         }
         let store = &self.shared.backend.presence;
-        if let Err(e) = self.timed(store.touch_conns(&live)).await {
+        if let Err(e) = self.timed(store.touch_conns(&live, &heard)).await {
             tracing::warn!(error = %e, "liveness refresh failed");
         }
         let lookback = self.shared.config.reaper_lookback.as_millis() as u64;

@@ -79,9 +79,24 @@ pub trait PresenceStore: Send + Sync + 'static {
 
     /// Marks these connections (and so all their memberships) alive now, in one batch per
     /// reaper tick. A shared store uses it to tell live connections from those of a dead
-    /// node; the memory store needs nothing.
-    async fn touch_conns(&self, _live: &[ConnId]) -> Result<(), StoreError> {
+    /// node, and may spread the refresh of `live` over several ticks; `heard` (a subset of
+    /// `live`: heard from since the previous call) it refreshes now, so the `last seen` of
+    /// [`PresenceStore::members_seen`] lags by at most one tick. The memory store needs
+    /// nothing.
+    async fn touch_conns(&self, _live: &[ConnId], _heard: &[ConnId]) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// [`PresenceStore::members`], each with the wall-clock milliseconds at which the store
+    /// last marked its connection alive (join or [`PresenceStore::touch_conns`]), where it
+    /// keeps that. The memory store does not (the engine knows its connections): `None`.
+    async fn members_seen(&self, room: &Room) -> Result<Vec<(Member, Option<u64>)>, StoreError> {
+        Ok(self
+            .members(room)
+            .await?
+            .into_iter()
+            .map(|m| (m, None))
+            .collect())
     }
 
     /// Removes memberships that nobody has touched for `stale_ms` (their node died without

@@ -41,7 +41,7 @@ use std::time::Duration;
 use activenow_engine::Backend;
 use fred::clients::SubscriberClient;
 use fred::interfaces::{ClientLike, EventInterface};
-use fred::types::config::{Config, ReconnectPolicy};
+use fred::types::config::{Config, ReconnectPolicy, TcpConfig};
 use fred::types::{Builder, InfoKind};
 
 pub use broker::RedisBroker;
@@ -99,20 +99,7 @@ const COMMAND_CLIENT_BUFFER: usize = 64;
 /// Connects (a command client and a subscriber client) and returns the `redis` backend.
 /// Fails when Redis cannot be reached within `connect_timeout`.
 pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
-    let config = Config::from_url(&options.url).map_err(|e| RedisError::Url(e.to_string()))?;
-    let mut builder = Builder::from_config(config);
-    builder
-        .with_config(|c| c.fail_fast = true)
-        .with_connection_config(|c| {
-            c.connection_timeout = options.connect_timeout;
-            c.internal_command_timeout = options.command_timeout;
-        })
-        .with_performance_config(|p| {
-            p.default_command_timeout = options.command_timeout;
-            p.broadcast_channel_capacity = COMMAND_CLIENT_BUFFER;
-        })
-        // Forever, 100 ms doubling up to 2 s (plus fred's jitter).
-        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
+    let mut builder = builder(options)?;
     let connect_error = |e: fred::error::Error| RedisError::Connect(e.to_string());
     let client = builder.build().map_err(connect_error)?;
     builder.with_performance_config(|p| p.broadcast_channel_capacity = PUBSUB_BUFFER);
@@ -175,6 +162,31 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
     })
 }
 
+/// The settings of every Redis connection (command client and subscriber).
+fn builder(options: &RedisOptions) -> Result<Builder, RedisError> {
+    let config = Config::from_url(&options.url).map_err(|e| RedisError::Url(e.to_string()))?;
+    let mut builder = Builder::from_config(config);
+    builder
+        .with_config(|c| c.fail_fast = true)
+        .with_connection_config(|c| {
+            c.connection_timeout = options.connect_timeout;
+            c.internal_command_timeout = options.command_timeout;
+            // Without it, Nagle's algorithm holds a small command back until the previous
+            // segment is acknowledged, and with delayed ACKs that cost ~40 ms per join.
+            c.tcp = TcpConfig {
+                nodelay: Some(true),
+                ..Default::default()
+            };
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = options.command_timeout;
+            p.broadcast_channel_capacity = COMMAND_CLIENT_BUFFER;
+        })
+        // Forever, 100 ms doubling up to 2 s (plus fred's jitter).
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
+    Ok(builder)
+}
+
 /// Pub/sub health. The subscriber is listening when it is connected and has subscribed
 /// every channel again since it last reconnected: each reconnection clears `listening`,
 /// re-subscribes (retrying with back-off until it works), sets it, and then reports lost
@@ -226,4 +238,21 @@ async fn server_major_version(client: &fred::clients::Client) -> Result<u32, fre
         .and_then(|v| v.split('.').next())
         .and_then(|major| major.trim().parse().ok())
         .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_redis_connection_sets_tcp_nodelay() {
+        let options = RedisOptions::new("redis://127.0.0.1:6379", "n1", Duration::from_secs(30));
+        let builder = builder(&options).unwrap();
+        assert_eq!(builder.get_connection_config().tcp.nodelay, Some(true));
+        // The subscriber is built from the same builder.
+        let subscriber = builder.build_subscriber_client().unwrap();
+        assert_eq!(subscriber.connection_config().tcp.nodelay, Some(true));
+        let client = builder.build().unwrap();
+        assert_eq!(client.connection_config().tcp.nodelay, Some(true));
+    }
 }

@@ -394,6 +394,10 @@ impl PresenceStore for RedisPresence {
             .collect()
     }
 
+    async fn members_seen(&self, room: &Room) -> Result<Vec<(Member, Option<u64>)>, StoreError> {
+        self.members_with_seen(room).await
+    }
+
     async fn count(&self, room: &Room) -> Result<u64, StoreError> {
         self.client
             .hlen(self.keys.room(room).identities)
@@ -422,8 +426,8 @@ impl PresenceStore for RedisPresence {
 
     /// One pipeline: the `seen` refresh of this node's live connections, room by room, then
     /// its registry tick (see `liveness.rs`).
-    async fn touch_conns(&self, live: &[ConnId]) -> Result<(), StoreError> {
-        self.touch(live).await
+    async fn touch_conns(&self, live: &[ConnId], heard: &[ConnId]) -> Result<(), StoreError> {
+        self.touch(live, heard).await
     }
 
     async fn reap(&self, stale_ms: u64, ts_ms: u64) -> Result<Vec<(Room, Transition)>, StoreError> {

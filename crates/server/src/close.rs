@@ -82,6 +82,10 @@ pub mod code {
     pub const METADATA_FORBIDDEN: &str = "METADATA_FORBIDDEN";
     /// A percent-encoded path or query that does not decode to UTF-8 (HTTP 400).
     pub const BAD_ENCODING: &str = "bad_encoding";
+    /// A relayed Socket.IO event from a socket that has not joined a presence room.
+    pub const NOT_JOINED: &str = "not_joined";
+    /// A relayed Socket.IO event over `SOCKETIO_RELAY_MAX_BYTES`.
+    pub const TOO_LARGE: &str = "too_large";
 }
 
 /// Error codes of the channels protocol (`/ws`), as seed 2's clients know them:

@@ -67,7 +67,8 @@ settings! {
     /// Milliseconds between reaper passes that remove expired sessions [default: 1000].
     presence_reaper_interval_ms: u64 = 1000, "PRESENCE_REAPER_INTERVAL_MS";
     /// Shared backends: milliseconds a dead node's connections may linger before any node
-    /// reaps them [default: 0 = 2 x TTL].
+    /// reaps them; with the default a dead node's members are gone within TTL + reaper
+    /// interval (SPEC §9) [default: 0 = the presence TTL, at least 3 reaper intervals].
     presence_reaper_lookback_ms: u64 = 0, "PRESENCE_REAPER_LOOKBACK_MS";
     /// Seconds between server WebSocket pings; 0 = off [default: 0].
     ping_interval: u64 = 0, "PING_INTERVAL";
@@ -102,22 +103,37 @@ settings! {
     /// Longest session id (identity), bytes [default: 256].
     max_session_id_bytes: usize = 256, "MAX_SESSION_ID_BYTES";
     /// Largest Socket.IO presence state (`state`, merged `patchState`) as JSON, bytes
-    /// [default: 4096].
-    presence_max_state_bytes: usize = 4096, "PRESENCE_MAX_STATE_BYTES";
-    /// Items per metadata channel (and per write) [default: 64].
-    metadata_max_items: usize = 64, "METADATA_MAX_ITEMS";
+    /// (seed 1 sets no limit; 64 KiB covers what its apps send) [default: 65536].
+    presence_max_state_bytes: usize = 65_536, "PRESENCE_MAX_STATE_BYTES";
+    /// Items per metadata channel (and per write) [default: 1000].
+    metadata_max_items: usize = 1000, "METADATA_MAX_ITEMS";
     /// Longest metadata item key, bytes [default: 128].
     metadata_max_key_bytes: usize = 128, "METADATA_MAX_KEY_BYTES";
-    /// Longest metadata item value, bytes [default: 4096].
-    metadata_max_value_bytes: usize = 4096, "METADATA_MAX_VALUE_BYTES";
+    /// Longest metadata item value, bytes [default: 65536].
+    metadata_max_value_bytes: usize = 65_536, "METADATA_MAX_VALUE_BYTES";
     /// Longest lock TTL a client may ask for, milliseconds [default: 3600000].
     lock_max_ttl_ms: u64 = 3_600_000, "LOCK_MAX_TTL_MS";
     /// Socket.IO packets waiting per socket; when full, further packets to that socket are
     /// dropped and counted [default: 64].
     socketio_max_buffer: usize = 64, "SOCKETIO_MAX_BUFFER";
+    /// Largest Engine.IO message (a WebSocket message or a polling request body), bytes;
+    /// larger ones close the session. Seed 1's Node server allows 1,000,000 (Socket.IO's
+    /// `maxHttpBufferSize` default) [default: 1000000].
+    socketio_max_payload_bytes: usize = 1_000_000, "SOCKETIO_MAX_PAYLOAD_BYTES";
     /// WebSocket read buffer per Socket.IO socket, bytes; grows for larger frames
     /// [default: 1024].
     socketio_ws_read_buffer_bytes: usize = 1024, "SOCKETIO_WS_READ_BUFFER_BYTES";
+    /// Custom Socket.IO events relayed from a joined socket to the other members of its room
+    /// on every node: comma-separated names, or prefixes ending in `*` (`chat:*`); empty =
+    /// none [default: empty].
+    socketio_relay_events: String = String::new(), "SOCKETIO_RELAY_EVENTS";
+    /// Relayed events per second one socket may send (bursts of twice as many); excess ones
+    /// are not relayed and an ack, if asked, says `rate_limited` (Pusher's client-event
+    /// limit) [default: 10].
+    socketio_relay_rate: u32 = 10, "SOCKETIO_RELAY_RATE";
+    /// Largest payload of a relayed event, bytes of JSON; larger ones are not relayed and
+    /// an ack, if asked, says `too_large` (Pusher's client-event limit) [default: 10240].
+    socketio_relay_max_bytes: usize = 10_240, "SOCKETIO_RELAY_MAX_BYTES";
     /// Milliseconds between Engine.IO pings [default: 25000].
     socketio_ping_interval_ms: u64 = 25_000, "SOCKETIO_PING_INTERVAL_MS";
     /// Milliseconds to wait for an Engine.IO pong before closing [default: 20000].
@@ -387,6 +403,17 @@ impl Settings {
         if self.lock_max_ttl_ms == 0 {
             return invalid("LOCK_MAX_TTL_MS", "must be positive");
         }
+        if self.socketio_max_payload_bytes < 128 {
+            return invalid("SOCKETIO_MAX_PAYLOAD_BYTES", "must be at least 128");
+        }
+        if self.socketio_relay_rate == 0 || self.socketio_relay_max_bytes == 0 {
+            return invalid("SOCKETIO_RELAY_*", "must be positive");
+        }
+        if let Err(reason) =
+            crate::protocol::socketio::RelayEvents::parse(&self.socketio_relay_events)
+        {
+            return invalid("SOCKETIO_RELAY_EVENTS", &reason);
+        }
         if self.socketio_max_buffer == 0 {
             return invalid("SOCKETIO_MAX_BUFFER", "must be positive");
         }
@@ -501,7 +528,9 @@ impl Settings {
         if self.presence_reaper_lookback_ms > 0 {
             Duration::from_millis(self.presence_reaper_lookback_ms)
         } else {
-            self.presence_ttl() * 2
+            // At least three reaper ticks: a busy node whose tick comes a little late must
+            // not look dead to the others (it would be swept, then re-assert its members).
+            self.presence_ttl().max(self.reaper_interval() * 3)
         }
     }
 
@@ -590,13 +619,18 @@ mod tests {
     }
 
     #[test]
-    fn ttl_ms_wins_and_lookback_defaults_to_twice_ttl() {
+    fn ttl_ms_wins_and_lookback_defaults_to_ttl() {
         let mut s = Settings::default();
         assert_eq!(s.presence_ttl(), Duration::from_secs(30));
-        assert_eq!(s.reaper_lookback(), Duration::from_secs(60));
+        assert_eq!(s.reaper_lookback(), Duration::from_secs(30));
         s.presence_ttl_ms = 1500;
         assert_eq!(s.presence_ttl(), Duration::from_millis(1500));
+        // Never under three reaper ticks (1 s by default).
         assert_eq!(s.reaper_lookback(), Duration::from_millis(3000));
+        s.presence_reaper_interval_ms = 100;
+        assert_eq!(s.reaper_lookback(), Duration::from_millis(1500));
+        s.presence_reaper_lookback_ms = 4000;
+        assert_eq!(s.reaper_lookback(), Duration::from_millis(4000));
     }
 
     #[test]

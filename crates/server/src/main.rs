@@ -190,6 +190,9 @@ fn listen(settings: &Settings) -> anyhow::Result<TcpListener> {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    // Accepted sockets inherit it (Linux): acks and broadcasts are small writes that Nagle's
+    // algorithm would hold back behind an unacknowledged segment.
+    socket.set_nodelay(true)?;
     socket.bind(addr)?;
     Ok(socket.listen(settings.listen_backlog)?)
 }
@@ -278,5 +281,28 @@ fn run() -> anyhow::Result<()> {
             init_logs(&settings);
             runtime(&settings)?.block_on(serve(settings))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_sockets_have_tcp_nodelay() {
+        let settings = Settings {
+            bind: "127.0.0.1".into(),
+            port: 0,
+            ..Settings::default()
+        };
+        let listener = listen(&settings).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(
+            accepted.nodelay().unwrap(),
+            "the server's side of the socket"
+        );
+        drop(client);
     }
 }

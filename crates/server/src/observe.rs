@@ -145,6 +145,14 @@ async fn metrics(State(app): State<AppState>) -> Response {
             .load(std::sync::atomic::Ordering::Relaxed),
     );
     line(
+        "socketio_ignored_total",
+        "counter",
+        "Socket.IO events the server does not handle that asked for no ack, dropped without costing the rate budget.",
+        app.socketio
+            .ignored
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    line(
         "rate_limited_total",
         "counter",
         "Client messages dropped by the rate limit.",

@@ -2,13 +2,13 @@
 //! retrying failed leaves, and sweeping the rooms for the connections of dead nodes.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
 
 use activenow_engine::store::Transition;
-use activenow_engine::{ConnId, Room, StoreError};
-use fred::interfaces::{KeysInterface, SetsInterface};
+use activenow_engine::{ConnId, Member, Room, StoreError};
+use fred::interfaces::{HashesInterface, KeysInterface, SetsInterface, SortedSetsInterface};
 use fred::types::{Expiration, SetOptions, Value};
 
 use super::{lock, room_from_index, RedisPresence};
@@ -31,12 +31,16 @@ fn turn_of(conn: &ConnId, turns: u64) -> u64 {
 }
 
 impl RedisPresence {
-    /// One pipeline: the `seen` refresh of this turn's share of the live connections, room
-    /// by room, then this node's registry tick.
-    pub(super) async fn touch(&self, live: &[ConnId]) -> Result<(), StoreError> {
+    /// One pipeline: the `seen` refresh of the connections heard from since the last tick
+    /// and of this turn's share of the others, room by room, then this node's registry tick.
+    pub(super) async fn touch(&self, live: &[ConnId], heard: &[ConnId]) -> Result<(), StoreError> {
         let turn = self.touches.fetch_add(1, Ordering::Relaxed) % self.touch_turns;
+        let heard: HashSet<&ConnId> = heard.iter().collect();
         let mut by_room: HashMap<Room, Vec<String>> = HashMap::new();
-        for conn in live.iter().filter(|c| turn_of(c, self.touch_turns) == turn) {
+        for conn in live
+            .iter()
+            .filter(|c| heard.contains(c) || turn_of(c, self.touch_turns) == turn)
+        {
             if let Some(rooms) = self.local(conn).get(conn) {
                 for room in rooms {
                     by_room
@@ -215,6 +219,32 @@ impl RedisPresence {
         }
         self.unindex(emptied).await;
         complete
+    }
+
+    /// The room's members and their `seen` times, read in one pipeline (one slot).
+    pub(super) async fn members_with_seen(
+        &self,
+        room: &Room,
+    ) -> Result<Vec<(Member, Option<u64>)>, StoreError> {
+        let keys = self.keys.room(room);
+        let pipeline = self.client.pipeline();
+        let _: () = pipeline.hgetall(&keys.members).await.map_err(store_error)?;
+        let _: () = pipeline
+            .zrange(&keys.seen, 0, -1, None, false, None, true)
+            .await
+            .map_err(store_error)?;
+        let (all, seen): (HashMap<String, String>, Value) =
+            pipeline.all().await.map_err(store_error)?;
+        let mut seen_ms: HashMap<String, u64> = HashMap::new();
+        let mut flat = seen.into_array().into_iter();
+        while let (Some(conn), Some(score)) = (flat.next(), flat.next()) {
+            if let (Ok(conn), Some(score)) = (text(&conn), score.as_f64()) {
+                seen_ms.insert(conn, score.max(0.0) as u64);
+            }
+        }
+        all.iter()
+            .map(|(conn, rec)| Ok((record::decode(conn, rec)?, seen_ms.get(conn).copied())))
+            .collect()
     }
 
     async fn nodes(&self, args: Vec<String>) -> Result<Value, StoreError> {

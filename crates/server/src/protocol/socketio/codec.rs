@@ -13,7 +13,10 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use serde::Serialize;
 use serde_json::{json, Value};
+use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
+
+use super::relay::RELAY_PUBLICATION;
 
 pub const PRESENCE_EVENT: &str = "presence:event";
 pub const METADATA_EVENT: &str = "metadata:event";
@@ -34,6 +37,8 @@ pub struct SocketIoRenderer {
     io: OnceLock<SocketIo>,
     /// Packets socketioxide could not queue (full per-socket buffer or closing socket).
     pub dropped: AtomicU64,
+    /// Client events the server does not handle that asked for no ack, dropped.
+    pub ignored: AtomicU64,
 }
 
 impl SocketIoRenderer {
@@ -49,19 +54,35 @@ impl SocketIoRenderer {
         }
     }
 
-    fn emit<T: Serialize + ?Sized>(&self, room: &Room, event: &'static str, data: &T) {
+    fn emit<T: Serialize + ?Sized>(&self, room: &Room, event: &str, data: &T) {
+        self.emit_except(room, event, data, None);
+    }
+
+    /// Emits to the room's sockets on this node but `except` (a Socket.IO socket id).
+    fn emit_except<T: Serialize + ?Sized>(
+        &self,
+        room: &Room,
+        event: &str,
+        data: &T,
+        except: Option<&str>,
+    ) {
         // `of` rather than `to`: once the server closed (shutdown) the namespace is gone and
         // `io.to` would panic on events still arriving from the backend.
         let Some(ns) = self.io.get().and_then(|io| io.of("/")) else {
             return;
         };
+        // `socket.to(room)` leaves the socket itself out; a sender on another node is not
+        // here to leave out.
+        let sender = except
+            .and_then(|sid| sid.parse::<Sid>().ok())
+            .and_then(|sid| ns.get_socket(sid));
+        let to = match sender {
+            Some(socket) => socket.to(room.as_str().to_owned()),
+            None => ns.to(room.as_str().to_owned()),
+        };
         // The local adapter's broadcast completes in its first poll (it only pushes into
         // per-socket channels), so it runs here, in order with the room's other events.
-        match ns
-            .to(room.as_str().to_owned())
-            .emit(event, data)
-            .now_or_never()
-        {
+        match to.emit(event, data).now_or_never() {
             Some(Ok(())) => {}
             Some(Err(socketioxide::BroadcastError::Socket(errors))) => {
                 self.dropped
@@ -107,21 +128,26 @@ impl Renderer for SocketIoRenderer {
             RoomEvent::Publication(p) if p.event == METADATA_PUBLICATION => {
                 self.emit(room, METADATA_EVENT, &p.data);
             }
+            RoomEvent::Publication(p) if p.event.starts_with(RELAY_PUBLICATION) => {
+                let event = &p.event[RELAY_PUBLICATION.len()..];
+                let sender = p.data.get("connId").and_then(Value::as_str);
+                self.emit_except(room, event, &p.data, sender);
+            }
             RoomEvent::Publication(_) => {}
         }
         None
     }
 }
 
-/// A snapshot entry of `presence:join`'s ack.
-pub fn snapshot_entry(m: &Member) -> Value {
+/// A snapshot entry of `presence:join`'s ack; `last_seen_ms` follows heartbeats (see
+/// `Engine::members_seen`: exact for this node's sockets, at most one reaper tick old for
+/// other nodes').
+pub fn snapshot_entry(m: &Member, last_seen_ms: u64) -> Value {
     json!({
         "connId": m.conn.as_str(),
         "userId": m.identity.as_str(),
         "state": m.state,
-        // The store keeps the last state change, not every heartbeat (heartbeats never reach
-        // the store), so this is the member's last update.
-        "lastSeenMs": m.updated_at_ms,
+        "lastSeenMs": last_seen_ms,
         "epoch": m.epoch,
     })
 }

@@ -8,6 +8,12 @@
 //! `presence:heartbeat` (`PRESENCE_TTL_MS`; the engine's reaper removes silent ones and a
 //! `leave` is broadcast). One fallback handler per socket dispatches every event (one boxed
 //! handler per socket instead of one per event keeps idle sockets small).
+//!
+//! Events the server does not handle: one listed in `SOCKETIO_RELAY_EVENTS` is relayed to
+//! the socket's room (see [`relay`]); any other one that asks for no ack is dropped, counted
+//! but free of the rate budget (seed 1's SDK echoes a `presenceEvent` for every event it
+//! receives, and those echoes must not crowd out real updates); one that asks for an ack
+//! costs a message of the budget and is acked `unknown_type`.
 
 mod auth;
 mod codec;
@@ -15,7 +21,9 @@ mod http;
 mod locks;
 mod metadata;
 mod presence;
+mod relay;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,9 +31,11 @@ use activenow_engine::{ConnId, Connection, Identity, Liveness, Room, State};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
-use socketioxide::handler::ConnectHandler;
+use socketioxide::handler::{ConnectHandler, FromMessageParts};
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::Socket;
 use socketioxide::SocketIo;
 
 use crate::app::AppState;
@@ -33,6 +43,20 @@ use crate::close::code;
 use crate::transport::rate::{RateLimit, Verdict};
 
 pub use codec::SocketIoRenderer;
+pub use relay::RelayEvents;
+
+/// The events the server handles itself (never relayed, never ignored).
+const HANDLED: &[&str] = &[
+    "presence:join",
+    "presence:heartbeat",
+    "presence:leave",
+    "metadata:setChannel",
+    "metadata:updateChannel",
+    "metadata:removeChannel",
+    "metadata:getChannel",
+    "lock:acquire",
+    "lock:release",
+];
 
 /// HTTP routes of the channel metadata and lock API.
 pub fn routes() -> Router<AppState> {
@@ -61,11 +85,13 @@ pub fn layer(app: &AppState) -> SocketIoLayer {
         .ping_interval(Duration::from_millis(s.socketio_ping_interval_ms))
         .ping_timeout(Duration::from_millis(s.socketio_ping_timeout_ms))
         .max_buffer_size(s.socketio_max_buffer)
-        .max_payload(s.max_frame_bytes as u64)
+        .max_payload(s.socketio_max_payload_bytes as u64)
         .ws_read_buffer_size(s.socketio_ws_read_buffer_bytes)
-        .ws_max_message_size(s.max_frame_bytes)
-        .ws_max_frame_size(s.max_frame_bytes)
+        .ws_max_message_size(s.socketio_max_payload_bytes)
+        .ws_max_frame_size(s.socketio_max_payload_bytes)
         .build_layer();
+    // Validated with the settings; a bad list relays nothing.
+    let relayed = Arc::new(RelayEvents::parse(&s.socketio_relay_events).unwrap_or_default());
     let on_connect = app.clone();
     // Everything happens in the middleware, which socketioxide runs before it sends the
     // CONNECT packet: the connect handler runs in a task spawned after that packet, so a
@@ -74,10 +100,11 @@ pub fn layer(app: &AppState) -> SocketIoLayer {
         "/",
         (async || {}).with(move |s: SocketRef, TryData(auth): TryData<Value>| {
             let app = on_connect.clone();
+            let relayed = relayed.clone();
             async move {
                 admit(&app, &s)?;
                 let proof = auth::handshake(&app, &s, auth.as_ref().ok())?;
-                connect(app, s, proof);
+                connect(app, s, proof, relayed);
                 Ok::<(), &'static str>(())
             }
         }),
@@ -131,7 +158,26 @@ fn admit(app: &AppState, s: &SocketRef) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn connect(app: AppState, s: SocketRef, proof: Option<Arc<auth::SocketAuth>>) {
+/// Whether the client asked for an ack (socketioxide's `AckSender` does not tell).
+struct AckAsked(bool);
+
+impl<A: Adapter> FromMessageParts<A> for AckAsked {
+    type Error = std::convert::Infallible;
+    fn from_message_parts(
+        _: &Arc<Socket<A>>,
+        _: &mut socketioxide::handler::Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Self::Error> {
+        Ok(AckAsked(ack_id.is_some()))
+    }
+}
+
+fn connect(
+    app: AppState,
+    s: SocketRef,
+    proof: Option<Arc<auth::SocketAuth>>,
+    relayed: Arc<RelayEvents>,
+) {
     let conn = app.engine.connect_with_id(
         ConnId::new(&s.id.to_string()),
         Liveness::Heartbeat {
@@ -140,6 +186,8 @@ fn connect(app: AppState, s: SocketRef, proof: Option<Arc<auth::SocketAuth>>) {
     );
     let session = Arc::new(Session {
         rate: Mutex::new(RateLimit::new(app.settings.max_messages_per_second)),
+        relay_rate: Mutex::new(RateLimit::new(app.settings.socketio_relay_rate)),
+        relayed,
         inner: tokio::sync::Mutex::new(Inner {
             conn: Some(conn),
             joined: None,
@@ -152,14 +200,20 @@ fn connect(app: AppState, s: SocketRef, proof: Option<Arc<auth::SocketAuth>>) {
     }
     let on_event = session.clone();
     s.on_fallback(
-        move |s: SocketRef, Event(event): Event, TryData(data): TryData<Value>, ack: AckSender| {
+        move |s: SocketRef,
+              Event(event): Event,
+              AckAsked(asked): AckAsked,
+              TryData(data): TryData<Value>,
+              ack: AckSender| {
             let session = on_event.clone();
             async move {
                 let reply = session
-                    .dispatch(&s, &event, data.unwrap_or(Value::Null))
+                    .dispatch(&s, &event, data.unwrap_or(Value::Null), asked)
                     .await;
                 // A client that asked for no ack gets none; a closing socket cannot get one.
-                let _ = ack.send(&reply);
+                if let Some(reply) = reply {
+                    let _ = ack.send(&reply);
+                }
             }
         },
     );
@@ -174,6 +228,9 @@ pub(crate) struct Session {
     app: AppState,
     // A std mutex: one token-bucket update per message, never held across an await.
     rate: Mutex<RateLimit>,
+    /// Relayed events' own budget (`SOCKETIO_RELAY_RATE`).
+    relay_rate: Mutex<RateLimit>,
+    relayed: Arc<RelayEvents>,
     /// An async mutex: socketioxide runs each message in its own task, and one socket's
     /// joins, heartbeats and leaves must apply in order.
     inner: tokio::sync::Mutex<Inner>,
@@ -198,9 +255,29 @@ struct Joined {
 }
 
 impl Session {
-    async fn dispatch(&self, s: &SocketRef, event: &str, data: Value) -> Value {
-        let verdict = self.rate.lock().unwrap_or_else(|e| e.into_inner()).check();
+    /// The ack for `event`; `None` when the event is dropped without one.
+    async fn dispatch(
+        &self,
+        s: &SocketRef,
+        event: &str,
+        data: Value,
+        ack_asked: bool,
+    ) -> Option<Value> {
         self.app.metrics.messages_in.inc();
+        if !HANDLED.contains(&event) {
+            if self.relayed.matches(event) {
+                return Some(relay::relay(self, event, data).await);
+            }
+            if !ack_asked {
+                self.app.socketio.ignored.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        }
+        Some(self.handle(s, event, data).await)
+    }
+
+    async fn handle(&self, s: &SocketRef, event: &str, data: Value) -> Value {
+        let verdict = self.rate.lock().unwrap_or_else(|e| e.into_inner()).check();
         if let Verdict::Drop(_) = verdict {
             self.app.metrics.rate_limited.inc();
             return codec::ack_error(Some(code::RATE_LIMITED), "too many messages; slow down");

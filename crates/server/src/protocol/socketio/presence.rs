@@ -111,8 +111,11 @@ pub(super) async fn join(session: &Session, s: &SocketRef, data: Value) -> Value
         state,
     });
     drop(inner);
-    let snapshot: Vec<Value> = match session.app.engine.members(&room).await {
-        Ok(members) => members.iter().map(snapshot_entry).collect(),
+    let snapshot: Vec<Value> = match session.app.engine.members_seen(&room).await {
+        Ok(members) => members
+            .iter()
+            .map(|(m, seen)| snapshot_entry(m, *seen))
+            .collect(),
         Err(e) => return ack_error(Some(code::INTERNAL), &format!("{e}; retry")),
     };
     json!({"ok": true, "snapshot": snapshot, "self": {"connId": conn_id, "epoch": epoch}})

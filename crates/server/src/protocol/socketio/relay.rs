@@ -1,0 +1,182 @@
+//! Relayed custom events (`SOCKETIO_RELAY_EVENTS`): a joined socket's `chat:message` (or any
+//! listed name) goes to the other members of its room on every node, as Pusher's client
+//! events do. The event travels as an engine publication, so the Redis broker carries it
+//! between nodes and each node's renderer emits it once to its Socket.IO room.
+//!
+//! Who may relay: a socket that joined a presence room, only to that room. What it may
+//! send: `SOCKETIO_RELAY_RATE` events per second (its own bucket, apart from
+//! `MAX_MESSAGES_PER_SECOND`), each at most `SOCKETIO_RELAY_MAX_BYTES` of JSON. The server
+//! sets `userId` and `connId` on what it relays, overwriting whatever the client put there.
+
+use std::collections::HashSet;
+
+use activenow_engine::{clock, Publication};
+use serde_json::{json, Map, Value};
+
+use super::codec::ack_error;
+use super::Session;
+use crate::close::code;
+use crate::transport::rate::Verdict;
+
+/// Marks a relayed event's publication: the leading control character keeps it internal
+/// (other protocols' renderers skip it; channels clients cannot name it), the rest of the
+/// publication's event name is the Socket.IO event name.
+pub const RELAY_PUBLICATION: &str = "\u{1}relay:";
+
+/// The event names and prefixes that are relayed.
+#[derive(Debug, Default)]
+pub struct RelayEvents {
+    names: HashSet<String>,
+    prefixes: Vec<String>,
+}
+
+impl RelayEvents {
+    /// Parses `SOCKETIO_RELAY_EVENTS`: comma-separated names or prefixes ending in `*`.
+    pub fn parse(list: &str) -> Result<RelayEvents, String> {
+        let mut out = RelayEvents::default();
+        for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (name, prefix) = match item.strip_suffix('*') {
+                Some(p) => (p, true),
+                None => (item, false),
+            };
+            if name.contains('*') || name.chars().any(char::is_control) {
+                return Err(format!(
+                    "\"{item}\": a name, or a prefix with one trailing `*`, without control characters"
+                ));
+            }
+            if prefix {
+                out.prefixes.push(name.to_owned());
+            } else {
+                out.names.insert(name.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.prefixes.is_empty()
+    }
+
+    /// Whether `event` is relayed. The server's own events are matched before this, so a
+    /// prefix like `*` never takes `presence:join` away from its handler.
+    pub fn matches(&self, event: &str) -> bool {
+        self.names.contains(event) || self.prefixes.iter().any(|p| event.starts_with(p))
+    }
+}
+
+/// Bytes of `value` as JSON, without building the text.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// What the other members receive: an object payload with `userId` and `connId` set by the
+/// server; any other payload (string, number, array, none) as `{data, userId, connId}`.
+fn with_sender(data: Value, user: &str, conn: &str) -> Value {
+    let mut object = match data {
+        Value::Object(object) => object,
+        Value::Null => Map::new(),
+        other => {
+            let mut object = Map::new();
+            object.insert("data".into(), other);
+            object
+        }
+    };
+    object.insert("userId".into(), json!(user));
+    object.insert("connId".into(), json!(conn));
+    Value::Object(object)
+}
+
+/// Relays `event` to the other members of the socket's room -> `{ok: true}`.
+pub(super) async fn relay(session: &Session, event: &str, data: Value) -> Value {
+    let app = &session.app;
+    let verdict = session
+        .relay_rate
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .check();
+    if let Verdict::Drop(_) = verdict {
+        app.metrics.rate_limited.inc();
+        return ack_error(
+            Some(code::RATE_LIMITED),
+            &format!(
+                "more than {} relayed events per second (SOCKETIO_RELAY_RATE)",
+                app.settings.socketio_relay_rate
+            ),
+        );
+    }
+    let limit = app.settings.socketio_relay_max_bytes;
+    if json_len(&data) > limit {
+        app.metrics.errors.inc();
+        return ack_error(
+            Some(code::TOO_LARGE),
+            &format!("payload is larger than {limit} bytes (SOCKETIO_RELAY_MAX_BYTES)"),
+        );
+    }
+    let (room, user, conn) = {
+        let inner = session.inner.lock().await;
+        match (inner.joined.as_ref(), inner.conn.as_ref()) {
+            (Some(joined), Some(conn)) => {
+                (joined.room.clone(), joined.user.clone(), conn.id().clone())
+            }
+            _ => {
+                app.metrics.errors.inc();
+                return ack_error(
+                    Some(code::NOT_JOINED),
+                    "join a presence room (presence:join) before sending relayed events",
+                );
+            }
+        }
+    };
+    let publication = Publication {
+        event: format!("{RELAY_PUBLICATION}{event}"),
+        data: with_sender(data, user.as_str(), conn.as_str()),
+        from: Some(user),
+        ts_ms: clock::now_ms(),
+    };
+    match app.engine.publish(&room, publication, Some(conn)).await {
+        Ok(()) => json!({"ok": true}),
+        Err(e) => ack_error(Some(code::INTERNAL), &format!("{e}; retry")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_prefixes() {
+        let r = RelayEvents::parse(" chat:* , cursor ,").unwrap();
+        assert!(r.matches("chat:message"));
+        assert!(r.matches("chat:"));
+        assert!(r.matches("cursor"));
+        assert!(!r.matches("cursor:move"));
+        assert!(!r.matches("presenceEvent"));
+        assert!(RelayEvents::parse("").unwrap().is_empty());
+        assert!(RelayEvents::parse("*").unwrap().matches("anything"));
+        assert!(RelayEvents::parse("a*b").is_err());
+        assert!(RelayEvents::parse("a\u{1}").is_err());
+    }
+
+    #[test]
+    fn the_server_sets_the_sender() {
+        let v = with_sender(json!({"text": "hi", "userId": "forged"}), "u1", "c1");
+        assert_eq!(v, json!({"text": "hi", "userId": "u1", "connId": "c1"}));
+        let v = with_sender(json!("hi"), "u1", "c1");
+        assert_eq!(v, json!({"data": "hi", "userId": "u1", "connId": "c1"}));
+        assert_eq!(json_len(&json!({"a": 1})), 7);
+    }
+}
