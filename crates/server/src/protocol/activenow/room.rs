@@ -49,6 +49,7 @@ pub async fn upgrade(
 }
 
 async fn run(app: AppState, mut socket: WebSocket, room: Room, identity: Identity) {
+    let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.rooms);
     let conn = app.engine.connect(Liveness::Heartbeat {
         ttl: app.settings.presence_ttl(),
     });

@@ -43,6 +43,7 @@ pub async fn upgrade(
 }
 
 async fn run(app: AppState, mut socket: WebSocket, identity: activenow_engine::Identity) {
+    let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.visitors);
     if ws::send_frame(&mut socket, codec::gateway_connect())
         .await
         .is_err()

@@ -58,6 +58,7 @@ fn error(code: &str, message: &str) -> Bytes {
 }
 
 async fn run(app: AppState, mut socket: WebSocket, player: Identity, ip: String) {
+    let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.online);
     let online = app.online.clone();
     let login = online.records.login(Login {
         player: &player,
