@@ -196,3 +196,12 @@ test('whenHidden: keep heartbeats in a hidden tab', async (t) => {
   assert.equal(sockets[0].sent.filter((m) => m.type === 'hb').length, 1);
   c.close();
 });
+
+test('the CommonJS build loads with require and has the same API', async () => {
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  const cjs = require('../dist/cjs/index.cjs');
+  assert.equal(typeof cjs.ActiveNow, 'function');
+  assert.equal(cjs.default, cjs.ActiveNow);
+  assert.equal(cjs.heartbeatPeriodMs(30), 15000);
+});
