@@ -5,9 +5,11 @@
 //! so watching the dashboard makes nobody a member of anything.
 //!
 //! # Layout
-//! - [`stats`]: the snapshot, the ring of samples, the shared push to dashboards.
+//! - [`stats`]: the snapshot, the endpoints, the sampler and the shared push to dashboards.
+//! - [`history`]: samples, this node's ring, the merge of every node's samples.
 //! - this file: routes and the embedded assets.
 
+pub mod history;
 pub mod stats;
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
