@@ -376,6 +376,34 @@ impl Engine {
         Ok((date, figures))
     }
 
+    /// Shares this node's history sample with the other nodes; false when the backend
+    /// shares none (memory).
+    pub async fn record_stats_sample(
+        &self,
+        sample: &crate::store::StatsSample,
+        keep_ms: u64,
+    ) -> Result<bool, EngineError> {
+        let node = self.shared.config.node_id.as_str();
+        Ok(self
+            .timed(
+                self.shared
+                    .backend
+                    .stats
+                    .record_sample(node, sample, keep_ms),
+            )
+            .await?)
+    }
+
+    /// Every node's history samples since `since_ms`; `None` when the backend shares none.
+    pub async fn stats_samples(
+        &self,
+        since_ms: u64,
+    ) -> Result<Option<Vec<(String, crate::store::StatsSample)>>, EngineError> {
+        Ok(self
+            .timed(self.shared.backend.stats.samples(since_ms))
+            .await?)
+    }
+
     /// Whether the backend answers.
     pub async fn ping(&self) -> Result<(), EngineError> {
         Ok(self.timed(self.shared.backend.presence.ping()).await?)

@@ -56,5 +56,5 @@ pub use records::{OnlineRecord, OnlineRecords};
 pub use sessions::{PushOutcome, SessionPush, SessionState, SessionStore};
 pub use store::{
     Backend, Broker, LockAcquire, LockHolder, LockRelease, LockStore, MetadataStore, PresenceStore,
-    Transition, VisitorStats,
+    StatsSample, Transition, VisitorStats,
 };

@@ -180,6 +180,42 @@ pub trait VisitorStats: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     async fn daily(&self, date: &str) -> Result<DailyVisitors, StoreError>;
+
+    /// Shares this node's sample of the operator's history (the dashboard's chart) with the
+    /// other nodes, and forgets samples whose slot is older than `keep_ms`. Returns false
+    /// when this backend shares no history (a single node: its own ring is the history),
+    /// which is the default.
+    async fn record_sample(
+        &self,
+        _node: &str,
+        _sample: &StatsSample,
+        _keep_ms: u64,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// Every node's samples whose slot is at or after `since_ms`, as `(node, sample)`;
+    /// `None` when this backend shares no history (the default).
+    async fn samples(
+        &self,
+        _since_ms: u64,
+    ) -> Result<Option<Vec<(String, StatsSample)>>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// One node's sample of what the cluster holds, for the operator's history.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsSample {
+    /// Start of the sample's slot, wall-clock ms: a multiple of the sample interval, so the
+    /// samples that the nodes take of one slot line up.
+    pub slot_ms: u64,
+    /// Visitors, room members and rooms: already the cluster's figures on every node.
+    pub visitors: u64,
+    pub members: u64,
+    pub rooms: u64,
+    /// This node's open sockets: the one figure that is summed across nodes.
+    pub connections: u64,
 }
 
 /// Channel metadata records, one per `(channelType, channelName)`.

@@ -5,7 +5,7 @@
 //!   pub/sub channel. The `r:` inside the braces keeps the tag non-empty even for a room
 //!   whose name starts with `}` (a `}` inside a name only shortens the tag, the same way for
 //!   every key of that room, so they still share a slot).
-//! - global, tag `{g}`: the room index and the node registry.
+//! - global, tag `{g}`: the room index, the node registry and the stats history.
 //! - per day, tag `{d:<date>}`: the peak and the distinct-visitors HyperLogLog.
 //! - push sessions, tag `{s}`: each session's hash and push list, the index of all sessions
 //!   and the due set, so the expiry claim is one script on one slot.
@@ -106,6 +106,11 @@ impl Keys {
 
     pub fn day_peak(&self, date: &str) -> String {
         format!("{}{{d:{date}}}:max", self.prefix)
+    }
+
+    /// The operator's history: a sorted set of every node's samples, scored by slot.
+    pub fn stats_history(&self) -> String {
+        format!("{}{{g}}:stats", self.prefix)
     }
 
     pub fn day_visitors(&self, date: &str) -> String {

@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .merge(protocol::session::routes())
         .merge(protocol::channels::routes())
         .merge(crate::observe::routes())
+        .merge(crate::pages::routes(&state))
         .layer(protocol::socketio::layer(&state))
         .layer(axum::middleware::map_request(
             protocol::socketio::detach_request,

@@ -280,6 +280,21 @@ settings! {
     /// userId; with CLIENT_AUTH=jwt joined to the channel's room) or `server` (only the HTTP
     /// API with API_KEY; Socket.IO writes get METADATA_FORBIDDEN) [default: members].
     metadata_write: String = "members".into(), "METADATA_WRITE";
+    /// Serve the `/demo` and `/dashboard` pages and the SDK bundle at `/sdk.js`
+    /// [default: true].
+    pages: bool = true, "PAGES";
+    /// Milliseconds between the samples of `GET /v1/stats/history` (the dashboard's chart)
+    /// [default: 60000].
+    stats_sample_interval_ms: u64 = 60_000, "STATS_SAMPLE_INTERVAL_MS";
+    /// Samples `GET /v1/stats/history` keeps (60 one-minute samples = the last hour)
+    /// [default: 60].
+    stats_history_samples: usize = 60, "STATS_HISTORY_SAMPLES";
+    /// Milliseconds between checks for a changed snapshot on `GET /v1/stats/stream`; one check
+    /// per node, shared by every dashboard [default: 1000].
+    stats_push_interval_ms: u64 = 1000, "STATS_PUSH_INTERVAL_MS";
+    /// Dashboard streams (`GET /v1/stats/stream`) open at once on this node; more get 503
+    /// [default: 32].
+    stats_max_streams: usize = 32, "STATS_MAX_STREAMS";
 }
 
 /// Subscribers per channel when neither CHANNEL_MAX_USERS nor MAX_ROOM_USERS says otherwise
@@ -413,6 +428,12 @@ impl Settings {
             crate::protocol::socketio::RelayEvents::parse(&self.socketio_relay_events)
         {
             return invalid("SOCKETIO_RELAY_EVENTS", &reason);
+        }
+        if self.stats_sample_interval_ms < 100 || self.stats_push_interval_ms < 100 {
+            return invalid("STATS_*_INTERVAL_MS", "must be at least 100");
+        }
+        if self.stats_history_samples == 0 || self.stats_history_samples > 10_000 {
+            return invalid("STATS_HISTORY_SAMPLES", "must be 1-10000");
         }
         if self.socketio_max_buffer == 0 {
             return invalid("SOCKETIO_MAX_BUFFER", "must be positive");

@@ -11,6 +11,7 @@
 //!   socket loop, rate limit).
 //! - [`protocol`]: one adapter per protocol (ActiveNow rooms and visitors, ...).
 //! - [`observe`]: health, readiness, Prometheus metrics, CORS.
+//! - [`pages`]: `/demo`, `/dashboard`, the SDK bundle, and the dashboard's stats.
 //! - [`close`]: every close code and error code.
 //! - [`error`]: HTTP error bodies.
 //! - [`api_key`]: the bearer-key check of server-side endpoints.
@@ -23,6 +24,7 @@ pub mod close;
 pub mod config;
 pub mod error;
 pub mod observe;
+pub mod pages;
 pub mod protocol;
 pub mod transport;
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use activenow_engine::metrics::Counter;
+use activenow_engine::metrics::{Counter, Gauge};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +27,34 @@ pub struct AppMetrics {
     pub http_timeouts: Counter,
     /// Requests and connections refused by a per-IP limit (429).
     pub per_ip_refused: Counter,
+    /// Open sockets per protocol (the dashboard's "connections per protocol").
+    pub sockets: SocketGauges,
+}
+
+/// Open WebSockets of each protocol on this node (Socket.IO counts its own).
+#[derive(Default)]
+pub struct SocketGauges {
+    pub rooms: Gauge,
+    pub visitors: Gauge,
+    pub channels: Gauge,
+    pub online: Gauge,
+    pub sessions: Gauge,
+}
+
+/// Counts one open socket while it lives: `let _open = OpenSocket::new(&gauge);`.
+pub struct OpenSocket<'a>(&'a Gauge);
+
+impl<'a> OpenSocket<'a> {
+    pub fn new(gauge: &'a Gauge) -> OpenSocket<'a> {
+        gauge.inc();
+        OpenSocket(gauge)
+    }
+}
+
+impl Drop for OpenSocket<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 pub fn routes() -> Router<AppState> {

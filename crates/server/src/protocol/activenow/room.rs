@@ -90,6 +90,7 @@ async fn run(
     identity: Identity,
     proof: Option<Proof>,
 ) {
+    let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.rooms);
     let conn = app.engine.connect(Liveness::Heartbeat {
         ttl: app.settings.presence_ttl(),
     });

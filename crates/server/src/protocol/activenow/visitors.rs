@@ -50,6 +50,7 @@ async fn run(
     identity: activenow_engine::Identity,
     proof: Option<Proof>,
 ) {
+    let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.visitors);
     if ws::send_frame(&mut socket, codec::gateway_connect())
         .await
         .is_err()

@@ -72,6 +72,7 @@ fn unauthorized(e: AuthError) -> Response {
 }
 
 async fn run(app: AppState, mut socket: WebSocket, principal: Principal) {
+    let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.channels);
     let conn = app.engine.connect(activenow_engine::Liveness::Socket);
     let keep_alive = KeepAlive {
         ping_every: app.settings.channel_ping_interval(),

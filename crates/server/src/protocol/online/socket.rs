@@ -88,6 +88,7 @@ async fn run(
     ip: String,
     proof: Option<Proof>,
 ) {
+    let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.online);
     let online = app.online.clone();
     let login = online.records.login(Login {
         player: &player,

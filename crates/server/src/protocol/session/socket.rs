@@ -53,6 +53,7 @@ fn json(v: &serde_json::Value) -> Bytes {
 }
 
 async fn run(app: AppState, mut socket: WebSocket, id: String) {
+    let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.sessions);
     let sessions = app.sessions.clone();
     let _waiting = Waiting::new(&sessions.waiting);
     let conn = app.engine.connect(Liveness::Socket);

@@ -47,6 +47,11 @@ impl SocketIoRenderer {
         let _ = self.io.set(io);
     }
 
+    /// Socket.IO sockets open on this node (the dashboard's count).
+    pub fn socket_count(&self) -> usize {
+        self.io.get().map_or(0, |io| io.sockets().len())
+    }
+
     /// Disconnects every Socket.IO socket (server shutdown).
     pub async fn close(&self) {
         if let Some(io) = self.io.get() {
