@@ -223,9 +223,9 @@ test('Socket.IO: handshake token, userId must be the subject, metadata and lock 
 });
 
 test('Socket.IO: expiry disconnects unless auth:refresh arrived', async () => {
-  const short = () => sign('carol', 2);
+  const short = () => sign('carol', 3);
   const stays = sio(server, { token: short() });
-  const goes = sio(server, { token: sign('dave', 3) });
+  const goes = sio(server, { token: sign('dave', 4) });
   await Promise.all([connected(stays), connected(goes)]);
   const wrong = await ask(stays, 'auth:refresh', { token: sign('mallory') });
   assert.equal(wrong.code, 'IDENTITY_MISMATCH');
@@ -241,8 +241,8 @@ test('Socket.IO: expiry disconnects unless auth:refresh arrived', async () => {
 });
 
 test('WebSocket expiry: close 4001 token_expired, refresh keeps it open', async () => {
-  const a = open(server.ws(`/v1/ws?room=js-e&token=${sign('erin', 2)}`));
-  const b = open(server.ws(`/v1/ws?room=js-e&token=${sign('frank', 3)}`));
+  const a = open(server.ws(`/v1/ws?room=js-e&token=${sign('erin', 3)}`));
+  const b = open(server.ws(`/v1/ws?room=js-e&token=${sign('frank', 4)}`));
   await Promise.all([a.opened, b.opened]);
   a.send({ type: 'refresh', token: sign('erin') });
   assert.equal(typeof (await a.until('refreshed')).expiresAt, 'number');

@@ -260,11 +260,11 @@ async fn sockets_close_with_4001_at_expiry_unless_refreshed() {
     let server = spawn(jwt_settings()).await;
     // `a` expires first but refreshes; `b` expires a second later and does not.
     let mut a = server
-        .ws(&format!("/v1/ws?room=r&token={}", token_for("a", 2)))
+        .ws(&format!("/v1/ws?room=r&token={}", token_for("a", 3)))
         .await;
     a.expect_type("hello").await;
     let mut b = server
-        .ws(&format!("/v1/ws?room=r&token={}", token_for("b", 3)))
+        .ws(&format!("/v1/ws?room=r&token={}", token_for("b", 4)))
         .await;
     b.expect_type("hello").await;
     a.send_json(json!({"type":"refresh","token": token_for("b", 3600)}))
@@ -286,7 +286,7 @@ async fn sockets_close_with_4001_at_expiry_unless_refreshed() {
     // The other socket kinds expire the same way.
     for path in ["/v1/ws/web", "/api/online/ws"] {
         let mut s = server
-            .ws(&format!("{path}?token={}", token_for("c", 2)))
+            .ws(&format!("{path}?token={}", token_for("c", 3)))
             .await;
         assert_eq!(s.ended().await, Ended::Closed(Some(4001)), "{path}");
     }
@@ -299,7 +299,7 @@ async fn channel_tokens_expire_on_open_sockets_in_both_modes() {
     s.jwt_secret = SECRET.into();
     s.jwt_leeway = 0;
     let server = spawn(s).await;
-    let mut c = server.ws(&format!("/ws?token={}", token_for("u", 2))).await;
+    let mut c = server.ws(&format!("/ws?token={}", token_for("u", 3))).await;
     c.send_json(json!({"type":"subscribe","channel":"ab"}))
         .await;
     assert_eq!(c.next_json().await["type"], "subscribed");
