@@ -39,6 +39,8 @@ pub struct AppInner {
     /// The session-push adapter.
     pub sessions: protocol::session::Sessions,
     pub channels: protocol::channels::Channels,
+    /// The Pusher protocol's app and renderer.
+    pub pusher: protocol::pusher::Pusher,
 }
 
 impl std::ops::Deref for AppState {
@@ -68,6 +70,7 @@ impl AppState {
             engine,
             origins: OriginPolicy::new(settings.origin_allowlist()),
             channels: protocol::channels::Channels::new(&settings),
+            pusher: protocol::pusher::Pusher::new(&settings),
             settings,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
@@ -85,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(protocol::online::routes())
         .merge(protocol::session::routes())
         .merge(protocol::channels::routes())
+        .merge(protocol::pusher::routes())
         .merge(crate::observe::routes())
         .layer(protocol::socketio::layer(&state))
         .layer(axum::middleware::map_request(

@@ -1,0 +1,481 @@
+//! `GET /app/{key}`: the upgrade, the handshake (`pusher:connection_established`, or
+//! `pusher:error` and a close with Pusher's code) and the socket, one function per client
+//! event.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use activenow_engine::{Connection, EngineError, Identity, Liveness, Publication, Room, State};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State as AxumState};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+
+use super::codec::{self, ChannelKind, Command, Refusal};
+use super::{auth, App};
+use crate::app::AppState;
+use crate::close::{code as transport_code, pusher_code as code};
+use crate::transport::admission;
+use crate::transport::rate::{RateLimit, Verdict};
+use crate::transport::ws::{self, Inbound, KeepAlive, Reply};
+
+/// Oldest protocol version served (pusher-js 8 speaks 7).
+const MIN_PROTOCOL: u32 = 7;
+/// How long after `activity_timeout` a silent client is given to answer a ping (Pusher: 30 s).
+const PONG_GRACE: Duration = Duration::from_secs(30);
+
+pub async fn upgrade(
+    AxumState(app): AxumState<AppState>,
+    Path(key): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if let Some(refused) = admission::refuse_origin(&app, &headers) {
+        return refused;
+    }
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(rejection) => return rejection.into_response(),
+    };
+    // Pusher refuses after the upgrade, with a pusher:error and a close code, so that
+    // pusher-js learns whether to reconnect.
+    let refusal = handshake_refusal(&app, &key, query.get("protocol").map(String::as_str));
+    if refusal.is_some() {
+        app.metrics.upgrades_refused.inc();
+    }
+    let upgrade = ws::configure(upgrade, &app);
+    let tracker = app.sockets.clone();
+    upgrade.on_upgrade(move |socket| {
+        tracker.track_future(async move {
+            match refusal {
+                Some((code, message)) => refuse(socket, code, message).await,
+                None => run(app, socket, key).await,
+            }
+        })
+    })
+}
+
+fn handshake_refusal(
+    app: &AppState,
+    key: &str,
+    protocol: Option<&str>,
+) -> Option<(u16, &'static str)> {
+    if app.pusher.app_by_key(key).is_none() {
+        return Some((code::APP_NOT_FOUND, "App key not in use on this server"));
+    }
+    match protocol.map(str::parse::<u32>) {
+        None => return Some((code::NO_PROTOCOL, "No protocol version supplied")),
+        Some(Ok(v)) if v >= MIN_PROTOCOL => {}
+        Some(_) => {
+            return Some((
+                code::UNSUPPORTED_PROTOCOL,
+                "Unsupported protocol version: 7 or later is required",
+            ))
+        }
+    }
+    if app.engine.local_connections() >= app.settings.max_connections {
+        return Some((code::OVER_CAPACITY, "Over capacity: reconnect later"));
+    }
+    None
+}
+
+async fn refuse(mut socket: WebSocket, code: u16, message: &'static str) {
+    let _ = ws::send_frame(&mut socket, codec::error(code, message)).await;
+    ws::send_close(&mut socket, code, message).await;
+}
+
+async fn run(app: AppState, mut socket: WebSocket, key: String) {
+    let Some(pusher_app) = app.pusher.app_by_key(&key).cloned() else {
+        return;
+    };
+    let socket_id = app.pusher.next_socket_id();
+    let conn = app.engine.connect_with_id(socket_id, Liveness::Socket);
+    let activity = app.settings.pusher_activity_timeout;
+    let hello = codec::connection_established(conn.id().as_str(), activity);
+    if ws::send_frame(&mut socket, hello).await.is_ok() {
+        let every = Duration::from_secs(activity);
+        let keep_alive = KeepAlive {
+            ping_every: Some(every),
+            idle_timeout: Some(every + PONG_GRACE),
+        };
+        let mut inbound = PusherSocket {
+            client_event_rate: RateLimit::new(app.settings.pusher_client_event_rate),
+            app: &app,
+            pusher_app,
+            conn: &conn,
+            subscriptions: Vec::new(),
+        };
+        ws::drive_closing_idle(
+            &mut socket,
+            conn.outbox(),
+            &app,
+            &mut inbound,
+            keep_alive,
+            code::PONG_NOT_RECEIVED,
+        )
+        .await;
+    }
+    conn.disconnect().await;
+}
+
+struct Subscription {
+    channel: String,
+    room: Room,
+    /// The signed user id on presence channels.
+    user: Option<Identity>,
+}
+
+struct PusherSocket<'a> {
+    app: &'a AppState,
+    pusher_app: App,
+    conn: &'a Connection,
+    /// At most PUSHER_MAX_CHANNELS_PER_SOCKET: a scan is cheaper than a map.
+    subscriptions: Vec<Subscription>,
+    client_event_rate: RateLimit,
+}
+
+/// A refused subscription: `pusher:subscription_error {type, error, status}`.
+struct SubscriptionRefusal {
+    kind: &'static str,
+    message: String,
+    status: u16,
+}
+
+fn refused(kind: &'static str, status: u16, message: impl Into<String>) -> SubscriptionRefusal {
+    SubscriptionRefusal {
+        kind,
+        message: message.into(),
+        status,
+    }
+}
+
+#[derive(Deserialize)]
+struct ChannelData {
+    user_id: Value,
+    #[serde(default)]
+    user_info: Option<Box<RawValue>>,
+}
+
+/// A presence member from the signed `channel_data`: its user id and user_info.
+fn presence_member(
+    channel_data: Option<&str>,
+    max_info: usize,
+) -> Result<(Identity, Value), SubscriptionRefusal> {
+    let bad = |m: String| refused("InvalidChannelData", 400, m);
+    let text = channel_data.ok_or_else(|| bad("presence channels need channel_data".into()))?;
+    let data: ChannelData = serde_json::from_str(text).map_err(|e| {
+        bad(format!(
+            "channel_data must be a JSON object with user_id: {e}"
+        ))
+    })?;
+    let user_id = match &data.user_id {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(bad("user_id must be a string or a number".into())),
+    };
+    if user_id.is_empty()
+        || user_id.len() > codec::MAX_USER_ID_BYTES
+        || user_id.chars().any(char::is_control)
+    {
+        return Err(bad(format!(
+            "user_id must be 1-{} characters without control characters",
+            codec::MAX_USER_ID_BYTES
+        )));
+    }
+    let info = match data.user_info {
+        None => Value::Object(Map::new()),
+        Some(raw) if raw.get().len() > max_info => {
+            return Err(bad(format!(
+                "user_info is larger than {max_info} bytes (PUSHER_MAX_USER_INFO_BYTES)"
+            )))
+        }
+        Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+    };
+    Ok((Identity::new(&user_id), info))
+}
+
+impl PusherSocket<'_> {
+    fn position(&self, channel: &str) -> Option<usize> {
+        self.subscriptions.iter().position(|s| s.channel == channel)
+    }
+
+    async fn subscribe(
+        &mut self,
+        channel: String,
+        auth: Option<String>,
+        channel_data: Option<String>,
+    ) -> Bytes {
+        match self.try_subscribe(&channel, auth, channel_data).await {
+            Ok(frame) => frame,
+            Err(r) => {
+                self.app.metrics.errors.inc();
+                codec::subscription_error(&channel, r.kind, &r.message, r.status)
+            }
+        }
+    }
+
+    async fn try_subscribe(
+        &mut self,
+        channel: &str,
+        auth: Option<String>,
+        channel_data: Option<String>,
+    ) -> Result<Bytes, SubscriptionRefusal> {
+        let settings = &self.app.settings;
+        let room = codec::valid_channel(channel)
+            .then(|| self.pusher_app.room(channel))
+            .flatten()
+            .ok_or_else(|| {
+                refused(
+                    "InvalidChannel",
+                    400,
+                    "channel names are 1-164 of A-Z a-z 0-9 _ - = @ , . ;",
+                )
+            })?;
+        let again = self.position(channel);
+        let max = settings.pusher_max_channels_per_socket;
+        if again.is_none() && self.subscriptions.len() >= max {
+            return Err(refused(
+                "LimitReached",
+                4100,
+                format!(
+                    "a socket may subscribe to {max} channels (PUSHER_MAX_CHANNELS_PER_SOCKET)"
+                ),
+            ));
+        }
+        let kind = ChannelKind::of(channel);
+        let presence = kind == ChannelKind::Presence;
+        if kind != ChannelKind::Public {
+            let signed = presence.then_some(channel_data.as_deref()).flatten();
+            let socket_id = self.conn.id().as_str();
+            let ok = auth.as_deref().is_some_and(|a| {
+                auth::verify_channel(&self.pusher_app, socket_id, channel, signed, a)
+            });
+            if !ok {
+                return Err(refused(
+                    "AuthError",
+                    401,
+                    format!("Invalid signature for {channel}: expected key:HMAC-SHA256(secret, \"{socket_id}:{channel}{}\")", if presence { ":channel_data" } else { "" }),
+                ));
+            }
+        }
+        let (identity, info, limit) = if presence {
+            let (user, info) =
+                presence_member(channel_data.as_deref(), settings.pusher_max_user_info_bytes)?;
+            let limit = settings.pusher_max_presence_members;
+            (user, Some(info), (limit > 0).then_some(limit))
+        } else {
+            (Identity::new(self.conn.id().as_str()), None, None)
+        };
+        let mut state = State::new();
+        if let Some(info) = &info {
+            state.insert("user_info".into(), info.clone());
+        }
+        let joined = self
+            .conn
+            .join(
+                room.clone(),
+                identity.clone(),
+                state,
+                self.app.pusher.renderer.clone(),
+                limit,
+            )
+            .await;
+        let event = match joined {
+            Ok(event) => event,
+            Err(EngineError::RoomFull { limit }) => {
+                return Err(refused(
+                    "LimitReached",
+                    4100,
+                    format!("{channel} already has {limit} members (PUSHER_MAX_PRESENCE_MEMBERS)"),
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "pusher subscribe failed");
+                return Err(refused("ServerError", 500, "subscribe failed; retry"));
+            }
+        };
+        let user = presence.then(|| identity.clone());
+        match again {
+            Some(i) => self.subscriptions[i].user = user,
+            None => self.subscriptions.push(Subscription {
+                channel: channel.to_owned(),
+                room: room.clone(),
+                user,
+            }),
+        }
+        let Some(info) = info else {
+            return Ok(codec::subscription_succeeded(channel, None));
+        };
+        if event.identity_changed {
+            let added = Publication {
+                event: codec::MEMBER_ADDED.into(),
+                data: json!({"user_id": identity.as_str(), "user_info": info}),
+                from: None,
+                ts_ms: event.ts_ms,
+            };
+            let me = Some(self.conn.id().clone());
+            if let Err(e) = self.app.engine.publish(&room, added, me).await {
+                tracing::warn!(error = %e, "pusher member_added failed");
+            }
+        }
+        let snapshot = self.presence_snapshot(&room).await.map_err(|e| {
+            tracing::warn!(error = %e, "pusher presence snapshot failed");
+            refused("ServerError", 500, "reading the members failed; retry")
+        })?;
+        Ok(codec::subscription_succeeded(channel, Some(&snapshot)))
+    }
+
+    /// `{"presence":{"ids":[...],"hash":{id:user_info},"count":N}}`, one entry per user.
+    async fn presence_snapshot(&self, room: &Room) -> Result<Value, EngineError> {
+        let members = self.app.engine.members(room).await?;
+        Ok(presence_object(&members))
+    }
+
+    async fn unsubscribe(&mut self, channel: &str) -> Reply {
+        if let Some(i) = self.position(channel) {
+            let sub = self.subscriptions.swap_remove(i);
+            if let Err(e) = self.conn.leave(&sub.room).await {
+                tracing::warn!(error = %e, "pusher unsubscribe failed");
+            }
+        }
+        Reply::Nothing
+    }
+
+    async fn client_event(
+        &mut self,
+        event: String,
+        channel: &str,
+        data: Option<&RawValue>,
+    ) -> Result<(), Refusal> {
+        if !self.app.settings.pusher_client_events {
+            return Err((
+                code::UNAUTHORIZED,
+                "client events are disabled on this server (PUSHER_CLIENT_EVENTS)".into(),
+            ));
+        }
+        let kind = ChannelKind::of(channel);
+        if !matches!(kind, ChannelKind::Private | ChannelKind::Presence) {
+            return Err((
+                code::UNAUTHORIZED,
+                "client events are allowed on private- and presence- channels only".into(),
+            ));
+        }
+        let Some(i) = self.position(channel) else {
+            return Err((
+                code::UNAUTHORIZED,
+                format!("subscribe to {channel} before triggering client events on it"),
+            ));
+        };
+        let max = self.app.settings.pusher_max_event_bytes;
+        let raw = data.map_or("null", RawValue::get);
+        if raw.len() > max {
+            return Err((
+                code::GENERIC,
+                format!("Client event rejected: data is larger than {max} bytes (PUSHER_MAX_EVENT_BYTES)"),
+            ));
+        }
+        if let Verdict::Drop(tell) = self.client_event_rate.check() {
+            self.app.metrics.rate_limited.inc();
+            // One error per second at most: a flood does not get a reply per event.
+            if !tell {
+                return Ok(());
+            }
+            let rate = self.app.settings.pusher_client_event_rate;
+            return Err((
+                code::CLIENT_EVENT_RATE,
+                format!(
+                    "Client event rejected: more than {rate} per second (PUSHER_CLIENT_EVENT_RATE)"
+                ),
+            ));
+        }
+        let sub = &self.subscriptions[i];
+        let publication = Publication {
+            event,
+            data: serde_json::from_str(raw).unwrap_or(Value::Null),
+            from: sub.user.clone(),
+            ts_ms: now_ms(),
+        };
+        let room = sub.room.clone();
+        let exclude = Some(self.conn.id().clone());
+        if let Err(e) = self.app.engine.publish(&room, publication, exclude).await {
+            tracing::warn!(error = %e, "pusher client event failed");
+            return Err((code::GENERIC, "client event failed; retry".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The presence object of subscription_succeeded and of the users API: one entry per
+/// identity (a user with two tabs is one member).
+pub fn presence_object(members: &[activenow_engine::Member]) -> Value {
+    let mut seen = HashSet::new();
+    let mut ids = Vec::new();
+    let mut hash = Map::new();
+    for m in members {
+        let id = m.identity.as_str();
+        if seen.insert(id) {
+            ids.push(Value::String(id.to_owned()));
+            let info = m
+                .state
+                .get("user_info")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Map::new()));
+            hash.insert(id.to_owned(), info);
+        }
+    }
+    let count = ids.len();
+    json!({"presence": {"ids": ids, "hash": hash, "count": count}})
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Inbound for PusherSocket<'_> {
+    async fn on_text(&mut self, text: &str) -> Reply {
+        let result = match codec::decode(text) {
+            Ok(Command::Ping) => return Reply::Frame(codec::pong()),
+            Ok(Command::Pong) => return Reply::Nothing,
+            Ok(Command::Subscribe {
+                channel,
+                auth,
+                channel_data,
+            }) => return Reply::Frame(self.subscribe(channel, auth, channel_data).await),
+            Ok(Command::Unsubscribe { channel }) => return self.unsubscribe(&channel).await,
+            Ok(Command::Signin) => Err((
+                code::GENERIC,
+                "pusher:signin (user authentication) is not supported by this server yet".into(),
+            )),
+            Ok(Command::ClientEvent {
+                event,
+                channel,
+                data,
+            }) => self.client_event(event, &channel, data).await,
+            Err(refusal) => Err(refusal),
+        };
+        match result {
+            Ok(()) => Reply::Nothing,
+            Err((code, message)) => {
+                self.app.metrics.errors.inc();
+                Reply::Frame(codec::error(code, &message))
+            }
+        }
+    }
+
+    fn error_frame(&self, transport: &'static str, message: &str) -> Bytes {
+        let code = if transport == transport_code::RATE_LIMITED {
+            code::CLIENT_EVENT_RATE
+        } else {
+            code::GENERIC
+        };
+        codec::error(code, message)
+    }
+}
