@@ -7,6 +7,7 @@ const assert = require('node:assert/strict');
 const WebSocket = require('ws');
 const {
   APP,
+  WAIT_MS,
   connect,
   disconnect,
   next,
@@ -285,12 +286,49 @@ describe('pusher-js against ActiveNow', () => {
     assert.equal((await ws.closed).code, 1009);
   });
 
-  test('the ActiveNow room socket and Socket.IO cannot join the pusher: namespace', async () => {
+  test('the ActiveNow room socket, HTTP presence API and Socket.IO refuse the pusher: namespace', async () => {
     const refused = await new Promise((resolve) => {
       const ws = new WebSocket(`ws://127.0.0.1:${server.port}/v1/ws?room=${encodeURIComponent(`pusher:${APP.appId}:presence-x`)}`);
       ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
       ws.on('open', () => { ws.close(); resolve('opened'); });
     });
     assert.equal(refused, 400);
+    const room = encodeURIComponent(`pusher:${APP.appId}:presence-x`);
+    const list = await fetch(`${server.base}/v1/activity/presence?room_name=${room}`);
+    assert.equal(list.status, 400);
+    const update = await fetch(`${server.base}/v1/activity/presence/update`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-socket-session-id': 'alice' },
+      body: JSON.stringify({ room_name: `pusher:${APP.appId}:presence-x`, display_name: 'Mallory' }),
+    });
+    assert.equal(update.status, 400);
+
+    // Socket.IO presence:join into a Pusher presence channel's room is refused too.
+    const { io } = require('socket.io-client');
+    const sio = io(server.base, { transports: ['websocket'], forceNew: true, reconnection: false });
+    try {
+      await withTimeout(new Promise((resolve, reject) => { sio.once('connect', resolve); sio.once('connect_error', reject); }), 'socket.io connect');
+      const ack = await sio.timeout(WAIT_MS).emitWithAck('presence:join', { roomId: `pusher:${APP.appId}:presence-x`, userId: 'mallory' });
+      assert.equal(ack.ok, false, JSON.stringify(ack));
+    } finally {
+      sio.close();
+    }
+  });
+});
+
+describe('keep-alive', () => {
+  let server;
+  before(async () => {
+    server = await startServer({ PUSHER_ACTIVITY_TIMEOUT: '1' });
+  });
+  after(() => server.stop());
+
+  test('a socket that answers no ping is closed with 4201; pusher-js stays connected', async () => {
+    const c = await connect(server);
+    const silent = new WebSocket(`ws://127.0.0.1:${server.port}/app/${APP.key}?protocol=7`, { autoPong: false });
+    const closed = new Promise((resolve) => silent.on('close', (code) => resolve(code)));
+    assert.equal(await withTimeout(closed, 'the 4201 close'), 4201);
+    assert.equal(c.connection.state, 'connected');
+    await disconnect(c);
   });
 });

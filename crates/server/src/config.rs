@@ -198,7 +198,8 @@ settings! {
     /// and are dropped (Pusher: 10) [default: 10].
     pusher_client_event_rate: u32 = 10, "PUSHER_CLIENT_EVENT_RATE";
     /// Pusher: the `activity_timeout` sent to clients, seconds; the server pings a socket
-    /// this often and closes it with 4201 after 30 s more of silence [default: 120].
+    /// this often and closes it with 4201 after 30 s (at most the timeout itself) more of
+    /// silence [default: 120].
     pusher_activity_timeout: u64 = 120, "PUSHER_ACTIVITY_TIMEOUT";
     /// Pusher: distinct users per presence channel; the next gets a subscription_error
     /// (Pusher: 100) [default: 100].

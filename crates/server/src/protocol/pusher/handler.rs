@@ -26,7 +26,8 @@ use crate::transport::ws::{self, Inbound, KeepAlive, Reply};
 
 /// Oldest protocol version served (pusher-js 8 speaks 7).
 const MIN_PROTOCOL: u32 = 7;
-/// How long after `activity_timeout` a silent client is given to answer a ping (Pusher: 30 s).
+/// How long after `activity_timeout` a silent client is given to answer a ping (Pusher: 30 s;
+/// shorter when the activity timeout itself is).
 const PONG_GRACE: Duration = Duration::from_secs(30);
 
 pub async fn upgrade(
@@ -102,7 +103,7 @@ async fn run(app: AppState, mut socket: WebSocket, key: String) {
         let every = Duration::from_secs(activity);
         let keep_alive = KeepAlive {
             ping_every: Some(every),
-            idle_timeout: Some(every + PONG_GRACE),
+            idle_timeout: Some(every + PONG_GRACE.min(every)),
         };
         let mut inbound = PusherSocket {
             client_event_rate: RateLimit::new(app.settings.pusher_client_event_rate),
