@@ -59,7 +59,7 @@ describe('pusher-js against ActiveNow', () => {
   };
 
   before(async () => {
-    server = await startServer({ PUSHER_CLIENT_EVENT_RATE: '5', PUSHER_MAX_EVENT_BYTES: '1000', PUSHER_MAX_PRESENCE_MEMBERS: '3' });
+    server = await startServer({ PUSHER_CLIENT_EVENT_RATE: '5', PUSHER_MAX_EVENT_BYTES: '1000', PUSHER_MAX_PRESENCE_MEMBERS: '3', PUSHER_MAX_CHANNELS_PER_SOCKET: '3' });
     auth = await startAuthServer();
   });
   after(async () => {
@@ -169,6 +169,29 @@ describe('pusher-js against ActiveNow', () => {
     const late = record((await client({ id: 'u4' })).subscribe(name));
     const err = await next(late, 'pusher:subscription_error');
     assert.equal(err.data.type, 'LimitReached');
+  });
+
+  test('limits: PUSHER_MAX_CHANNELS_PER_SOCKET and PUSHER_MAX_USER_INFO_BYTES refuse with subscription_error', async () => {
+    const ws = await raw(server);
+    await take(ws, byEvent('pusher:connection_established'), 'hello');
+    const names = [unique('public-'), unique('public-'), unique('public-'), unique('public-')];
+    for (const channel of names) ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel } }));
+    for (const channel of names.slice(0, 3)) {
+      await take(ws, (f) => f.event === 'pusher_internal:subscription_succeeded' && f.channel === channel, channel);
+    }
+    const over = await take(ws, byEvent('pusher:subscription_error'), 'the fourth channel refused');
+    assert.equal(over.channel, names[3]);
+    assert.equal(over.data.type, 'LimitReached');
+    // Resubscribing to a channel it holds is not a new one.
+    ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel: names[0] } }));
+    await take(ws, (f) => f.event === 'pusher_internal:subscription_succeeded' && f.channel === names[0], 'resubscribe');
+    ws.close();
+
+    const big = await client({ id: 'big', name: 'x'.repeat(2000) });
+    const ch = record(big.subscribe(unique('presence-')));
+    const err = await next(ch, 'pusher:subscription_error');
+    assert.equal(err.data.type, 'InvalidChannelData');
+    assert.match(err.data.error, /PUSHER_MAX_USER_INFO_BYTES/);
   });
 
   test('client events: relayed to the others, not echoed, user_id added on presence channels', async () => {
