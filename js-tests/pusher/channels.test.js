@@ -266,6 +266,47 @@ describe('pusher-js against ActiveNow', () => {
     assert.equal(removed.data.id, 'bob');
   });
 
+  test('user authentication: signin, then sendToUser reaches every socket of that user only', async () => {
+    const alice1 = await client({ id: 'alice' });
+    const alice2 = await client({ id: 'alice' });
+    const bob = await client({ id: 'bob' });
+    const got = { a1: [], a2: [], b: [] };
+    const arrived = (list) => new Promise((resolve) => list.resolve = resolve);
+    const waits = [arrived(got.a1), arrived(got.a2)];
+    alice1.user.bind('dm', (d) => { got.a1.push(d); got.a1.resolve(); });
+    alice2.user.bind('dm', (d) => { got.a2.push(d); got.a2.resolve(); });
+    bob.user.bind('dm', (d) => got.b.push(d));
+    for (const c of [alice1, alice2, bob]) c.signin();
+    await Promise.all([alice1, alice2, bob].map((c) => withTimeout(c.user.signinDonePromise, 'signin')));
+    assert.equal(alice1.user.user_data.id, 'alice');
+    // The server-to-user channel is subscribed by pusher-js after signin_success.
+    const sub = (c) => withTimeout(new Promise((resolve) => {
+      if (c.user.serverToUserChannel.subscribed) resolve();
+      c.user.serverToUserChannel.bind('pusher:subscription_succeeded', resolve);
+    }), 'server-to-user subscription');
+    await Promise.all([alice1, alice2, bob].map(sub));
+    await server.api.sendToUser('alice', 'dm', { text: 'hi' });
+    await withTimeout(Promise.all(waits), 'the dm on both of alice\'s sockets');
+    assert.deepEqual([...got.a1], [{ text: 'hi' }]);
+    assert.deepEqual([...got.a2], [{ text: 'hi' }]);
+    // Barrier for bob: a dm to bob arrives, and it is the only one.
+    const bobGot = new Promise((resolve) => bob.user.bind('dm', resolve));
+    await server.api.sendToUser('bob', 'dm', { text: 'yo' });
+    await withTimeout(bobGot, 'the dm to bob');
+    assert.deepEqual([...got.b], [{ text: 'yo' }]);
+  });
+
+  test('user authentication: a forged signin closes with 4009; #server-to-user-X needs signin as X', async () => {
+    const ws = await raw(server);
+    const hello = await take(ws, byEvent('pusher:connection_established'), 'hello');
+    const socketId = JSON.parse(hello.data).socket_id;
+    ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel: '#server-to-user-bob' } }));
+    assert.equal((await take(ws, byEvent('pusher:subscription_error'), 'refused')).data.status, 401);
+    const forged = new (require('pusher'))({ ...APP, secret: 'wrong', host: 'x' }).authenticateUser(socketId, { id: 'bob' });
+    ws.send(JSON.stringify({ event: 'pusher:signin', data: forged }));
+    assert.equal((await ws.closed).code, 4009);
+  });
+
   test('unknown app key: pusher:error 4001 and close 4001; pusher-js reports it and does not retry', async () => {
     const ws = await raw(server, 'no-such-key');
     const err = await take(ws, byEvent('pusher:error'), 'error');

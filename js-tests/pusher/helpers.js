@@ -100,6 +100,13 @@ async function startAuthServer() {
     req.on('end', () => {
       const form = new URLSearchParams(body);
       const socketId = form.get('socket_id');
+      if (req.url.endsWith('/user-auth')) {
+        const id = form.get('user_id') || 'anonymous';
+        const sdk = id.startsWith('forge') ? forger : signer;
+        const signed = sdk.authenticateUser(socketId, { id, user_info: { name: form.get('name') || id } });
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(signed));
+        return;
+      }
       const channel = form.get('channel_name');
       const userId = form.get('user_id') || 'anonymous';
       if (userId === 'deny') {
@@ -117,6 +124,7 @@ async function startAuthServer() {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${server.address().port}/pusher/auth`,
+    userUrl: `http://127.0.0.1:${server.address().port}/pusher/user-auth`,
     stop: () => new Promise((resolve) => server.close(resolve)),
   };
 }
@@ -132,6 +140,11 @@ function clientOptions(server, auth, user, extra = {}) {
     disableStats: true,
     channelAuthorization: {
       endpoint: auth ? auth.url : 'http://127.0.0.1:1/none',
+      transport: 'ajax',
+      params: user ? { user_id: user.id, name: user.name || user.id } : {},
+    },
+    userAuthentication: {
+      endpoint: auth ? auth.userUrl : 'http://127.0.0.1:1/none',
       transport: 'ajax',
       params: user ? { user_id: user.id, name: user.name || user.id } : {},
     },

@@ -101,7 +101,7 @@ pub mod pusher_code {
     /// `protocol` is older than 7 (or not a number).
     pub const UNSUPPORTED_PROTOCOL: u16 = 4007;
     /// A client event on a channel it may not use (public, encrypted, not subscribed,
-    /// client events disabled).
+    /// client events disabled); a `pusher:signin` with a bad signature (closes).
     pub const UNAUTHORIZED: u16 = 4009;
     /// This node holds MAX_CONNECTIONS sockets: reconnect later.
     pub const OVER_CAPACITY: u16 = 4100;

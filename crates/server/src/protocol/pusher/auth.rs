@@ -59,6 +59,19 @@ pub fn verify_channel(
     verify(&app.secret, &message, signature)
 }
 
+/// Checks a `pusher:signin`'s `auth` (`key:signature` over `"socket_id::user::user_data"`).
+pub fn verify_signin(app: &App, socket_id: &str, user_data: &str, auth: &str) -> bool {
+    let Some((key, signature)) = auth.split_once(':') else {
+        return false;
+    };
+    key == app.key
+        && verify(
+            &app.secret,
+            &format!("{socket_id}::user::{user_data}"),
+            signature,
+        )
+}
+
 /// Why a signed HTTP request was refused (401 with this text, as Pusher answers).
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RequestAuthError {

@@ -33,6 +33,22 @@ pub fn valid_channel(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_-=@,.;".contains(&b))
 }
 
+/// The channel of a signed-in user's server-to-user events.
+pub const SERVER_TO_USER: &str = "#server-to-user-";
+
+/// The user id of a `#server-to-user-{id}` channel, if `name` is one with a usable id.
+pub fn server_to_user(name: &str) -> Option<&str> {
+    let id = name.strip_prefix(SERVER_TO_USER)?;
+    (!id.is_empty() && id.len() <= MAX_USER_ID_BYTES && !id.chars().any(char::is_control))
+        .then_some(id)
+}
+
+/// `pusher:signin_success` with the signed `user_data` string.
+pub fn signin_success(user_data: &str) -> Bytes {
+    let data = json!({"user_data": user_data});
+    encode(&json!({"event": "pusher:signin_success", "data": stringified(&data)}))
+}
+
 /// App keys: `[A-Za-z0-9_-]+` (they appear in URL paths and in `auth` before the colon).
 pub fn valid_key(key: &str) -> bool {
     !key.is_empty()
@@ -80,7 +96,12 @@ pub enum Command<'a> {
     Unsubscribe {
         channel: String,
     },
-    Signin,
+    /// `pusher:signin {auth, user_data}`: user authentication.
+    Signin {
+        auth: String,
+        /// Exactly as sent: the signature covers this string.
+        user_data: String,
+    },
     ClientEvent {
         event: String,
         channel: String,
@@ -101,6 +122,7 @@ struct SubscribeData {
     channel: Option<String>,
     auth: Option<String>,
     channel_data: Option<String>,
+    user_data: Option<String>,
 }
 
 /// A refused frame: the Pusher error code and the message.
@@ -133,7 +155,13 @@ pub fn decode(text: &str) -> Result<Command<'_>, Refusal> {
     match event.as_str() {
         "pusher:ping" => Ok(Command::Ping),
         "pusher:pong" => Ok(Command::Pong),
-        "pusher:signin" => Ok(Command::Signin),
+        "pusher:signin" => {
+            let d = subscribe_data(frame.data)?;
+            match (d.auth, d.user_data) {
+                (Some(auth), Some(user_data)) => Ok(Command::Signin { auth, user_data }),
+                _ => Err(bad("pusher:signin needs data.auth and data.user_data")),
+            }
+        }
         "pusher:subscribe" => {
             let d = subscribe_data(frame.data)?;
             Ok(Command::Subscribe {

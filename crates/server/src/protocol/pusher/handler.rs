@@ -111,6 +111,7 @@ async fn run(app: AppState, mut socket: WebSocket, key: String) {
             pusher_app,
             conn: &conn,
             subscriptions: Vec::new(),
+            user: None,
         };
         ws::drive_closing_idle(
             &mut socket,
@@ -139,6 +140,8 @@ struct PusherSocket<'a> {
     /// At most PUSHER_MAX_CHANNELS_PER_SOCKET: a scan is cheaper than a map.
     subscriptions: Vec<Subscription>,
     client_event_rate: RateLimit,
+    /// The user id of a successful `pusher:signin`.
+    user: Option<Identity>,
 }
 
 /// A refused subscription: `pusher:subscription_error {type, error, status}`.
@@ -228,6 +231,9 @@ impl PusherSocket<'_> {
         channel_data: Option<String>,
     ) -> Result<Bytes, SubscriptionRefusal> {
         let settings = &self.app.settings;
+        if let Some(id) = codec::server_to_user(channel) {
+            return self.subscribe_server_to_user(channel, id).await;
+        }
         let room = codec::valid_channel(channel)
             .then(|| self.pusher_app.room(channel))
             .flatten()
@@ -330,6 +336,78 @@ impl PusherSocket<'_> {
             refused("ServerError", 500, "reading the members failed; retry")
         })?;
         Ok(codec::subscription_succeeded(channel, Some(&snapshot)))
+    }
+
+    /// `#server-to-user-{id}`: only the socket signed in as `id` may listen. Joined as the
+    /// user, so the room's members are that user's sockets on every node.
+    async fn subscribe_server_to_user(
+        &mut self,
+        channel: &str,
+        id: &str,
+    ) -> Result<Bytes, SubscriptionRefusal> {
+        if self.user.as_ref().map(Identity::as_str) != Some(id) {
+            return Err(refused(
+                "AuthError",
+                401,
+                format!("{channel} is for the socket signed in (pusher:signin) as {id}"),
+            ));
+        }
+        let room = self
+            .pusher_app
+            .room(channel)
+            .ok_or_else(|| refused("InvalidChannel", 400, "user id too long"))?;
+        if self.position(channel).is_none() {
+            let joined = self
+                .conn
+                .join(
+                    room.clone(),
+                    Identity::new(id),
+                    State::new(),
+                    self.app.pusher.renderer.clone(),
+                    None,
+                )
+                .await;
+            if let Err(e) = joined {
+                tracing::warn!(error = %e, "pusher server-to-user subscribe failed");
+                return Err(refused("ServerError", 500, "subscribe failed; retry"));
+            }
+            self.subscriptions.push(Subscription {
+                channel: channel.to_owned(),
+                room,
+                user: None,
+            });
+        }
+        Ok(codec::subscription_succeeded(channel, None))
+    }
+
+    /// `pusher:signin`: a valid signature makes the socket that user (once per socket).
+    fn signin(&mut self, auth: &str, user_data: &str) -> Reply {
+        let socket_id = self.conn.id().as_str();
+        if !auth::verify_signin(&self.pusher_app, socket_id, user_data, auth) {
+            self.app.metrics.errors.inc();
+            return Reply::Close(code::UNAUTHORIZED, "Invalid signin signature");
+        }
+        let id = serde_json::from_str::<Value>(user_data)
+            .ok()
+            .and_then(|d| d.get("id").and_then(Value::as_str).map(str::to_owned));
+        let usable = id.filter(|id| {
+            codec::server_to_user(&format!("{}{id}", codec::SERVER_TO_USER)).is_some()
+        });
+        let Some(id) = usable else {
+            self.app.metrics.errors.inc();
+            return Reply::Frame(codec::error(
+                code::GENERIC,
+                "user_data must be a JSON object with a string id of 1-128 characters",
+            ));
+        };
+        if self.user.as_ref().is_some_and(|u| u.as_str() != id) {
+            return Reply::Frame(codec::error(
+                code::GENERIC,
+                "this socket is already signed in as another user",
+            ));
+        }
+        self.user = Some(Identity::new(&id));
+        Reply::Frame(codec::signin_success(user_data))
     }
 
     /// `{"presence":{"ids":[...],"hash":{id:user_info},"count":N}}`, one entry per user.
@@ -451,10 +529,7 @@ impl Inbound for PusherSocket<'_> {
                 channel_data,
             }) => return Reply::Frame(self.subscribe(channel, auth, channel_data).await),
             Ok(Command::Unsubscribe { channel }) => return self.unsubscribe(&channel).await,
-            Ok(Command::Signin) => Err((
-                code::GENERIC,
-                "pusher:signin (user authentication) is not supported by this server yet".into(),
-            )),
+            Ok(Command::Signin { auth, user_data }) => return self.signin(&auth, &user_data),
             Ok(Command::ClientEvent {
                 event,
                 channel,

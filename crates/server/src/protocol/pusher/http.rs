@@ -108,15 +108,17 @@ fn check_event(app: &AppState, pusher_app: &App, event: &EventBody) -> Result<Ve
     }
     channels
         .into_iter()
-        .map(
-            |c| match codec::valid_channel(c).then(|| pusher_app.room(c)) {
+        .map(|c| {
+            match (codec::valid_channel(c) || codec::server_to_user(c).is_some())
+                .then(|| pusher_app.room(c))
+            {
                 Some(Some(room)) => Ok(room),
                 _ => Err(text(
                     StatusCode::BAD_REQUEST,
                     format!("invalid channel name {c:?}\n"),
                 )),
-            },
-        )
+            }
+        })
         .collect()
 }
 

@@ -12,7 +12,8 @@
 //!
 //! - [`auth`]: channel signatures and HTTP request signing (HMAC-SHA256, MD5 body digests).
 //! - [`codec`]: client frames, server frames, the channel name rule and [`PusherRenderer`].
-//! - `handler`: the WebSocket upgrade and one function per client event.
+//! - `handler`: the WebSocket upgrade and one function per client event (subscriptions,
+//!   client events, `pusher:signin` and `#server-to-user-{id}`).
 //! - `http`: the REST API (`events`, `batch_events`, `channels`, `users`).
 
 pub mod auth;
