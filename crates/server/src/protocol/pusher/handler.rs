@@ -2,7 +2,7 @@
 //! `pusher:error` and a close with Pusher's code) and the socket, one function per client
 //! event.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use activenow_engine::{Connection, EngineError, Identity, Liveness, Publication, Room, State};
@@ -12,12 +12,12 @@ use axum::extract::{Path, Query, State as AxumState};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::codec::{self, ChannelKind, Command, Refusal};
-use super::{auth, App};
+use super::presence::{presence_member, presence_object, refused, SubscriptionRefusal};
+use super::{auth, now_ms, App};
 use crate::app::AppState;
 use crate::close::{code as transport_code, pusher_code as code};
 use crate::transport::admission;
@@ -142,66 +142,6 @@ struct PusherSocket<'a> {
     client_event_rate: RateLimit,
     /// The user id of a successful `pusher:signin`.
     user: Option<Identity>,
-}
-
-/// A refused subscription: `pusher:subscription_error {type, error, status}`.
-struct SubscriptionRefusal {
-    kind: &'static str,
-    message: String,
-    status: u16,
-}
-
-fn refused(kind: &'static str, status: u16, message: impl Into<String>) -> SubscriptionRefusal {
-    SubscriptionRefusal {
-        kind,
-        message: message.into(),
-        status,
-    }
-}
-
-#[derive(Deserialize)]
-struct ChannelData {
-    user_id: Value,
-    #[serde(default)]
-    user_info: Option<Box<RawValue>>,
-}
-
-/// A presence member from the signed `channel_data`: its user id and user_info.
-fn presence_member(
-    channel_data: Option<&str>,
-    max_info: usize,
-) -> Result<(Identity, Value), SubscriptionRefusal> {
-    let bad = |m: String| refused("InvalidChannelData", 400, m);
-    let text = channel_data.ok_or_else(|| bad("presence channels need channel_data".into()))?;
-    let data: ChannelData = serde_json::from_str(text).map_err(|e| {
-        bad(format!(
-            "channel_data must be a JSON object with user_id: {e}"
-        ))
-    })?;
-    let user_id = match &data.user_id {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => return Err(bad("user_id must be a string or a number".into())),
-    };
-    if user_id.is_empty()
-        || user_id.len() > codec::MAX_USER_ID_BYTES
-        || user_id.chars().any(char::is_control)
-    {
-        return Err(bad(format!(
-            "user_id must be 1-{} characters without control characters",
-            codec::MAX_USER_ID_BYTES
-        )));
-    }
-    let info = match data.user_info {
-        None => Value::Object(Map::new()),
-        Some(raw) if raw.get().len() > max_info => {
-            return Err(bad(format!(
-                "user_info is larger than {max_info} bytes (PUSHER_MAX_USER_INFO_BYTES)"
-            )))
-        }
-        Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
-    };
-    Ok((Identity::new(&user_id), info))
 }
 
 impl PusherSocket<'_> {
@@ -488,34 +428,6 @@ impl PusherSocket<'_> {
         }
         Ok(())
     }
-}
-
-/// The presence object of subscription_succeeded and of the users API: one entry per
-/// identity (a user with two tabs is one member).
-pub fn presence_object(members: &[activenow_engine::Member]) -> Value {
-    let mut seen = HashSet::new();
-    let mut ids = Vec::new();
-    let mut hash = Map::new();
-    for m in members {
-        let id = m.identity.as_str();
-        if seen.insert(id) {
-            ids.push(Value::String(id.to_owned()));
-            let info = m
-                .state
-                .get("user_info")
-                .cloned()
-                .unwrap_or_else(|| Value::Object(Map::new()));
-            hash.insert(id.to_owned(), info);
-        }
-    }
-    let count = ids.len();
-    json!({"presence": {"ids": ids, "hash": hash, "count": count}})
-}
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Inbound for PusherSocket<'_> {

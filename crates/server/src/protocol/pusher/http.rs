@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::codec::{self, ChannelKind};
-use super::handler::{now_ms, presence_object};
-use super::{auth, App};
+use super::presence::presence_object;
+use super::{auth, now_ms, App};
 use crate::app::AppState;
 
 /// Channels one event may name (Pusher: 100).

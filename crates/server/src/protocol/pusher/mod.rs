@@ -14,12 +14,14 @@
 //! - [`codec`]: client frames, server frames, the channel name rule and [`PusherRenderer`].
 //! - `handler`: the WebSocket upgrade and one function per client event (subscriptions,
 //!   client events, `pusher:signin` and `#server-to-user-{id}`).
+//! - `presence`: presence members from `channel_data`, and the members object.
 //! - `http`: the REST API (`events`, `batch_events`, `channels`, `users`).
 
 pub mod auth;
 pub mod codec;
 mod handler;
 mod http;
+mod presence;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -140,4 +142,11 @@ pub fn routes() -> Router<AppState> {
         .route("/apps/{app_id}/channels", get(http::channels))
         .route("/apps/{app_id}/channels/{channel}", get(http::channel))
         .route("/apps/{app_id}/channels/{channel}/users", get(http::users))
+}
+
+/// Wall-clock milliseconds (publication timestamps, API timestamps).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
