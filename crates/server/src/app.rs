@@ -42,6 +42,8 @@ pub struct AppInner {
     /// Per-IP limits and the trusted proxies (`MAX_CONNECTIONS_PER_IP`, handshake, login and
     /// session-creation rates).
     pub limits: crate::transport::per_ip::IpLimits,
+    /// The Pusher protocol's app and renderer.
+    pub pusher: protocol::pusher::Pusher,
 }
 
 impl std::ops::Deref for AppState {
@@ -74,6 +76,7 @@ impl AppState {
             origins: OriginPolicy::new(settings.origin_allowlist()),
             channels: protocol::channels::Channels::new(&settings),
             limits: crate::transport::per_ip::IpLimits::new(&settings),
+            pusher: protocol::pusher::Pusher::new(&settings),
             settings,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
@@ -91,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(protocol::online::routes())
         .merge(protocol::session::routes())
         .merge(protocol::channels::routes())
+        .merge(protocol::pusher::routes())
         .merge(crate::observe::routes())
         .merge(crate::pages::routes(&state))
         .layer(protocol::socketio::layer(&state))

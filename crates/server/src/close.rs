@@ -126,6 +126,32 @@ pub mod auth_code {
     pub const NO_SUBJECT: &str = "token_missing_subject";
 }
 
+/// Pusher protocol v7 codes (`/app/{key}`), in `pusher:error` frames and as close codes. Their
+/// ranges tell pusher-js what to do after a close: 4000-4099 do not reconnect, 4100-4199
+/// reconnect with back-off, 4200-4299 reconnect at once; 4300-4399 are errors that leave the
+/// socket open.
+pub mod pusher_code {
+    /// No app has this key (or no app is configured).
+    pub const APP_NOT_FOUND: u16 = 4001;
+    /// No `protocol` query parameter.
+    pub const NO_PROTOCOL: u16 = 4008;
+    /// `protocol` is older than 7 (or not a number).
+    pub const UNSUPPORTED_PROTOCOL: u16 = 4007;
+    /// A client event on a channel it may not use (public, encrypted, not subscribed,
+    /// client events disabled); a `pusher:signin` with a bad signature (closes).
+    pub const UNAUTHORIZED: u16 = 4009;
+    /// This node holds MAX_CONNECTIONS sockets: reconnect later.
+    pub const OVER_CAPACITY: u16 = 4100;
+    /// Generic: reconnect (the backend failed).
+    pub const RECONNECT: u16 = 4200;
+    /// The client was silent (no message, no pong) for activity_timeout + 30 s.
+    pub const PONG_NOT_RECEIVED: u16 = 4201;
+    /// A malformed or unknown frame, or one over a size limit; the socket stays open.
+    pub const GENERIC: u16 = 4300;
+    /// More client events than PUSHER_CLIENT_EVENT_RATE per second; the event was dropped.
+    pub const CLIENT_EVENT_RATE: u16 = 4301;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -244,6 +244,33 @@ settings! {
     session_creates_per_ip_per_second: u32 = 5, "SESSION_CREATES_PER_IP_PER_SECOND";
     /// Pushes kept per session for sockets that connect later [default: 16].
     session_max_pushes: usize = 16, "SESSION_MAX_PUSHES";
+    /// Pusher (`/app/{key}`, `/apps/{id}/...`): the app id of the one Pusher app; with any of
+    /// PUSHER_APP_ID / KEY / SECRET unset both endpoints refuse everyone [default: unset].
+    pusher_app_id: String = String::new(), "PUSHER_APP_ID";
+    /// Pusher: the app key clients connect with (public) [default: unset].
+    pusher_app_key: String = String::new(), "PUSHER_APP_KEY";
+    /// Pusher: the app secret that signs channel authorizations and API calls [default: unset].
+    pusher_app_secret: String = String::new(), "PUSHER_APP_SECRET", secret;
+    /// Pusher: clients may send `client-*` events on private and presence channels (Pusher's
+    /// "Enable client events" switch) [default: true].
+    pusher_client_events: bool = true, "PUSHER_CLIENT_EVENTS";
+    /// Pusher: client events per second one socket may send; more get pusher:error 4301
+    /// and are dropped (Pusher: 10) [default: 10].
+    pusher_client_event_rate: u32 = 10, "PUSHER_CLIENT_EVENT_RATE";
+    /// Pusher: the `activity_timeout` sent to clients, seconds; the server pings a socket
+    /// this often and closes it with 4201 after 30 s (at most the timeout itself) more of
+    /// silence [default: 120].
+    pusher_activity_timeout: u64 = 120, "PUSHER_ACTIVITY_TIMEOUT";
+    /// Pusher: distinct users per presence channel; the next gets a subscription_error
+    /// (Pusher: 100) [default: 100].
+    pusher_max_presence_members: u64 = 100, "PUSHER_MAX_PRESENCE_MEMBERS";
+    /// Pusher: largest presence `user_info`, bytes of JSON (Pusher: 1 KB) [default: 1024].
+    pusher_max_user_info_bytes: usize = 1024, "PUSHER_MAX_USER_INFO_BYTES";
+    /// Pusher: largest `data` of a client or API event, bytes (Pusher: 10 KB); API calls get
+    /// 413, client events pusher:error 4300 [default: 10240].
+    pusher_max_event_bytes: usize = 10_240, "PUSHER_MAX_EVENT_BYTES";
+    /// Pusher: channels one socket may subscribe to [default: 100].
+    pusher_max_channels_per_socket: usize = 100, "PUSHER_MAX_CHANNELS_PER_SOCKET";
     /// Channels (`/ws`): HS256 secret that signs client tokens; with neither it nor
     /// JWT_PUBLIC_KEY_FILE set, `/ws` refuses every client [default: unset].
     jwt_secret: String = String::new(), "JWT_SECRET", secret;
@@ -455,6 +482,15 @@ impl Settings {
                 "CHANNEL_IDLE_TIMEOUT",
                 "must be longer than CHANNEL_PING_INTERVAL (a healthy client only answers pings)",
             );
+        }
+        if self.pusher_client_event_rate == 0 || self.pusher_max_channels_per_socket == 0 {
+            return invalid(
+                "PUSHER_CLIENT_EVENT_RATE",
+                "and PUSHER_MAX_CHANNELS_PER_SOCKET must be positive",
+            );
+        }
+        if self.pusher_activity_timeout == 0 {
+            return invalid("PUSHER_ACTIVITY_TIMEOUT", "must be positive");
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return invalid("LOG_FORMAT", "must be text or json");

@@ -5,5 +5,6 @@
 pub mod activenow;
 pub mod channels;
 pub mod online;
+pub mod pusher;
 pub mod session;
 pub mod socketio;

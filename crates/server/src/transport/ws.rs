@@ -204,6 +204,18 @@ pub async fn drive_with(
     inbound: &mut impl Inbound,
     keep_alive: KeepAlive,
 ) {
+    drive_closing_idle(socket, outbox, app, inbound, keep_alive, close::IDLE).await
+}
+
+/// [`drive_with`], closing a silent socket with `idle_code` (Pusher: 4201) instead of 1001.
+pub async fn drive_closing_idle(
+    socket: &mut WebSocket,
+    outbox: &Outbox,
+    app: &AppState,
+    inbound: &mut impl Inbound,
+    keep_alive: KeepAlive,
+    idle_code: u16,
+) {
     let mut rate = RateLimit::new(app.settings.max_messages_per_second);
     let write_limit = app.settings.slow_consumer_timeout();
     let mut ping = keep_alive
@@ -328,7 +340,7 @@ pub async fn drive_with(
                 }
             }
             _ = &mut silence, if idle.is_some() => {
-                send_close(socket, close::IDLE, "idle timeout").await;
+                send_close(socket, idle_code, "idle timeout").await;
                 return;
             }
         }

@@ -36,7 +36,7 @@ fn engine_error(e: EngineError) -> ApiError {
 }
 
 fn parse_room(name: Option<&str>) -> Result<Room, ApiError> {
-    Room::parse(name.unwrap_or("")).map_err(|e| {
+    super::parse_client_room(name.unwrap_or("")).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_room",

@@ -74,6 +74,15 @@ pub fn session_id(
     Ok(Some(Identity::new(id)))
 }
 
+/// A room named by a client of this protocol: the engine's rule, minus the Pusher namespace
+/// (`pusher:`), which only the Pusher endpoint may join after its signature check.
+pub fn parse_client_room(name: &str) -> Result<activenow_engine::Room, String> {
+    if crate::protocol::pusher::is_reserved_room(name) {
+        return Err("names starting with pusher: belong to the Pusher protocol".into());
+    }
+    activenow_engine::Room::parse(name).map_err(|e| e.to_string())
+}
+
 /// A random session id for clients that bring none (UUID v4 text).
 pub fn random_session_id() -> Identity {
     let b: [u8; 16] = rand::random();

@@ -27,7 +27,7 @@ pub async fn upgrade(
     if let Some(refused) = refuse_upgrade(&app, &headers) {
         return refused;
     }
-    let room = match Room::parse(query.get("room").map(String::as_str).unwrap_or("")) {
+    let room = match super::parse_client_room(query.get("room").map(String::as_str).unwrap_or("")) {
         Ok(room) => room,
         Err(e) => {
             app.metrics.upgrades_refused.inc();

@@ -41,6 +41,9 @@ pub(super) async fn join(session: &Session, s: &SocketRef, data: Value) -> Value
     else {
         return invalid("roomId and userId must be non-empty strings");
     };
+    if crate::protocol::pusher::is_reserved_room(room_id) {
+        return invalid("roomId: names starting with pusher: belong to the Pusher protocol");
+    }
     let room = match Room::parse(room_id) {
         Ok(room) => room,
         Err(e) => return invalid(format!("roomId: {e}")),

@@ -1,0 +1,435 @@
+//! Pusher protocol v7 frames: `{"event": E, "channel": C?, "data": D}` both ways. Server
+//! frames that the protocol defines with a JSON *string* in `data` (connection_established,
+//! subscription_succeeded, member_added/removed) are encoded that way; pusher-js decodes
+//! either form. [`PusherRenderer`] encodes each engine event once per room.
+
+use activenow_engine::{EventKind, Publication, Renderer, Room, RoomEvent};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use super::ROOM_PREFIX;
+use crate::close::pusher_code as code;
+
+/// Longest channel name (Pusher: 164 characters).
+pub const MAX_CHANNEL_BYTES: usize = 164;
+/// Longest presence `user_id` (Pusher: 128 characters).
+pub const MAX_USER_ID_BYTES: usize = 128;
+/// Longest client event name (Pusher: 200 characters).
+pub const MAX_EVENT_NAME_BYTES: usize = 200;
+
+/// The publication event that carries a presence channel's member_added: a publication, not
+/// the engine's join event, so that it can skip the joining socket (`exclude`). The leading
+/// control character keeps it out of every client's event namespace.
+pub const MEMBER_ADDED: &str = "\u{1}pusher:member_added";
+
+/// Pusher's channel name rule: 1-164 of `A-Z a-z 0-9 _ - = @ , . ;`.
+pub fn valid_channel(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_CHANNEL_BYTES
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-=@,.;".contains(&b))
+}
+
+/// The channel of a signed-in user's server-to-user events.
+pub const SERVER_TO_USER: &str = "#server-to-user-";
+
+/// The user id of a `#server-to-user-{id}` channel, if `name` is one with a usable id.
+pub fn server_to_user(name: &str) -> Option<&str> {
+    let id = name.strip_prefix(SERVER_TO_USER)?;
+    (!id.is_empty() && id.len() <= MAX_USER_ID_BYTES && !id.chars().any(char::is_control))
+        .then_some(id)
+}
+
+/// `pusher:signin_success` with the signed `user_data` string.
+pub fn signin_success(user_data: &str) -> Bytes {
+    let data = json!({"user_data": user_data});
+    encode(&json!({"event": "pusher:signin_success", "data": stringified(&data)}))
+}
+
+/// App keys: `[A-Za-z0-9_-]+` (they appear in URL paths and in `auth` before the colon).
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 128
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelKind {
+    Public,
+    Private,
+    /// `private-encrypted-`: signed like private; payloads are end-to-end encrypted by the
+    /// clients and relayed as they are.
+    Encrypted,
+    Presence,
+}
+
+impl ChannelKind {
+    pub fn of(channel: &str) -> ChannelKind {
+        if channel.starts_with("private-encrypted-") {
+            ChannelKind::Encrypted
+        } else if channel.starts_with("private-") {
+            ChannelKind::Private
+        } else if channel.starts_with("presence-") {
+            ChannelKind::Presence
+        } else {
+            ChannelKind::Public
+        }
+    }
+}
+
+/// A decoded client frame.
+#[derive(Debug)]
+pub enum Command<'a> {
+    Ping,
+    Pong,
+    Subscribe {
+        channel: String,
+        auth: Option<String>,
+        /// Exactly as sent: the signature covers this string.
+        channel_data: Option<String>,
+    },
+    Unsubscribe {
+        channel: String,
+    },
+    /// `pusher:signin {auth, user_data}`: user authentication.
+    Signin {
+        auth: String,
+        /// Exactly as sent: the signature covers this string.
+        user_data: String,
+    },
+    ClientEvent {
+        event: String,
+        channel: String,
+        data: Option<&'a RawValue>,
+    },
+}
+
+#[derive(Deserialize)]
+struct Frame<'a> {
+    event: Option<String>,
+    channel: Option<String>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+struct SubscribeData {
+    channel: Option<String>,
+    auth: Option<String>,
+    channel_data: Option<String>,
+    user_data: Option<String>,
+}
+
+/// A refused frame: the Pusher error code and the message.
+pub type Refusal = (u16, String);
+
+fn bad(message: impl Into<String>) -> Refusal {
+    (code::GENERIC, message.into())
+}
+
+/// `data` of a pusher:* frame: an object, or the same object as a JSON string.
+fn subscribe_data(raw: Option<&RawValue>) -> Result<SubscribeData, Refusal> {
+    let Some(raw) = raw else {
+        return Ok(SubscribeData::default());
+    };
+    let parsed = match serde_json::from_str::<String>(raw.get()) {
+        Ok(text) => serde_json::from_str(&text),
+        Err(_) => serde_json::from_str(raw.get()),
+    };
+    parsed.map_err(|e| {
+        bad(format!(
+            "data must be an object with channel, auth, channel_data: {e}"
+        ))
+    })
+}
+
+pub fn decode(text: &str) -> Result<Command<'_>, Refusal> {
+    let frame: Frame<'_> = serde_json::from_str(text)
+        .map_err(|e| bad(format!("expected {{\"event\":...,\"data\":...}}: {e}")))?;
+    let event = frame.event.ok_or_else(|| bad("missing event"))?;
+    match event.as_str() {
+        "pusher:ping" => Ok(Command::Ping),
+        "pusher:pong" => Ok(Command::Pong),
+        "pusher:signin" => {
+            let d = subscribe_data(frame.data)?;
+            match (d.auth, d.user_data) {
+                (Some(auth), Some(user_data)) => Ok(Command::Signin { auth, user_data }),
+                _ => Err(bad("pusher:signin needs data.auth and data.user_data")),
+            }
+        }
+        "pusher:subscribe" => {
+            let d = subscribe_data(frame.data)?;
+            Ok(Command::Subscribe {
+                channel: d.channel.ok_or_else(|| bad("pusher:subscribe needs data.channel"))?,
+                auth: d.auth,
+                channel_data: d.channel_data,
+            })
+        }
+        "pusher:unsubscribe" => {
+            let d = subscribe_data(frame.data)?;
+            Ok(Command::Unsubscribe {
+                channel: d
+                    .channel
+                    .ok_or_else(|| bad("pusher:unsubscribe needs data.channel"))?,
+            })
+        }
+        e if e.starts_with("client-") => {
+            if e.len() > MAX_EVENT_NAME_BYTES {
+                return Err(bad(format!(
+                    "event names are at most {MAX_EVENT_NAME_BYTES} characters"
+                )));
+            }
+            Ok(Command::ClientEvent {
+                channel: frame
+                    .channel
+                    .ok_or_else(|| bad("client events need a channel"))?,
+                event,
+                data: frame.data,
+            })
+        }
+        e if e.starts_with("pusher_internal:") => Err(bad(format!(
+            "{e} is sent by the server only; clients may not send pusher_internal events"
+        ))),
+        e => Err(bad(format!(
+            "unknown event {e:?}: clients send pusher:ping, pusher:subscribe, pusher:unsubscribe or client-* events"
+        ))),
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Bytes {
+    // Plain structs and JSON values: serializing cannot fail.
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// `data` as the JSON string the protocol asks for.
+fn stringified(value: &Value) -> String {
+    value.to_string()
+}
+
+pub fn connection_established(socket_id: &str, activity_timeout_secs: u64) -> Bytes {
+    let data = json!({"socket_id": socket_id, "activity_timeout": activity_timeout_secs});
+    encode(&json!({"event": "pusher:connection_established", "data": stringified(&data)}))
+}
+
+pub fn pong() -> Bytes {
+    Bytes::from_static(br#"{"event":"pusher:pong","data":"{}"}"#)
+}
+
+/// `pusher:error` with one of Pusher's codes (`close::pusher_code`).
+pub fn error(code: u16, message: &str) -> Bytes {
+    encode(&json!({"event": "pusher:error", "data": {"code": code, "message": message}}))
+}
+
+/// `pusher:subscription_error`, the shape soketi and pusher-js use: `{type, error, status}`.
+pub fn subscription_error(channel: &str, kind: &str, message: &str, status: u16) -> Bytes {
+    encode(&json!({
+        "event": "pusher:subscription_error",
+        "channel": channel,
+        "data": {"type": kind, "error": message, "status": status},
+    }))
+}
+
+/// `pusher_internal:subscription_succeeded`; `presence` is the `{"presence":{...}}` object of
+/// presence channels.
+pub fn subscription_succeeded(channel: &str, presence: Option<&Value>) -> Bytes {
+    let data = presence.map_or_else(|| "{}".to_owned(), stringified);
+    encode(&json!({
+        "event": "pusher_internal:subscription_succeeded",
+        "channel": channel,
+        "data": data,
+    }))
+}
+
+/// The channel of one of this protocol's rooms: `pusher:{app}:{channel}` -> `channel`.
+pub fn channel_of(room: &Room) -> Option<&str> {
+    let rest = room.as_str().strip_prefix(ROOM_PREFIX)?;
+    rest.split_once(':').map(|(_, channel)| channel)
+}
+
+#[derive(Serialize)]
+struct EventFrame<'a> {
+    event: &'a str,
+    channel: &'a str,
+    data: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+}
+
+/// A server event (HTTP API, `data` a string) or a client event (`data` as the client sent
+/// it, with `user_id` on presence channels).
+pub fn event(channel: &str, p: &Publication) -> Bytes {
+    encode(&EventFrame {
+        event: &p.event,
+        channel,
+        data: &p.data,
+        user_id: p.from.as_ref().map(|f| f.as_str()),
+    })
+}
+
+/// Pusher frames of a room's events: publications, member_added (a publication, see
+/// [`MEMBER_ADDED`]) and member_removed (the engine's leave of an identity's last connection,
+/// which also covers reaped dead nodes).
+pub struct PusherRenderer;
+
+impl Renderer for PusherRenderer {
+    fn render(&self, room: &Room, room_event: &RoomEvent) -> Option<Bytes> {
+        let channel = channel_of(room)?;
+        match room_event {
+            RoomEvent::Publication(p) if p.event == MEMBER_ADDED => Some(encode(&json!({
+                "event": "pusher_internal:member_added",
+                "channel": channel,
+                "data": stringified(&p.data),
+            }))),
+            // Another protocol's internal publication to a room of the same name (Socket.IO
+            // metadata); not part of this protocol.
+            RoomEvent::Publication(p) if p.event.starts_with('\u{1}') => None,
+            RoomEvent::Publication(p) => Some(event(channel, p)),
+            RoomEvent::Presence(e)
+                if e.kind == EventKind::Leave
+                    && e.identity_changed
+                    && ChannelKind::of(channel) == ChannelKind::Presence =>
+            {
+                let data = json!({"user_id": e.member.identity.as_str()});
+                Some(encode(&json!({
+                    "event": "pusher_internal:member_removed",
+                    "channel": channel,
+                    "data": stringified(&data),
+                })))
+            }
+            RoomEvent::Presence(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use activenow_engine::Identity;
+
+    fn value(b: Bytes) -> Value {
+        serde_json::from_slice(&b).unwrap()
+    }
+
+    #[test]
+    fn channel_names() {
+        for ok in [
+            "a",
+            "presence-room.1",
+            "private-encrypted-x",
+            "a=b@c,d;e_f-g",
+        ] {
+            assert!(valid_channel(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "pusher:x",
+            "#server-to-user-1",
+            "é",
+            &"a".repeat(165),
+        ] {
+            assert!(!valid_channel(bad), "{bad}");
+        }
+        assert_eq!(ChannelKind::of("presence-x"), ChannelKind::Presence);
+        assert_eq!(ChannelKind::of("private-x"), ChannelKind::Private);
+        assert_eq!(
+            ChannelKind::of("private-encrypted-x"),
+            ChannelKind::Encrypted
+        );
+        assert_eq!(ChannelKind::of("x-private-"), ChannelKind::Public);
+    }
+
+    #[test]
+    fn decoding() {
+        match decode(r#"{"event":"pusher:subscribe","data":{"channel":"presence-a","auth":"k:s","channel_data":"{\"user_id\":\"1\"}"}}"#).unwrap() {
+            Command::Subscribe { channel, auth, channel_data } => {
+                assert_eq!(channel, "presence-a");
+                assert_eq!(auth.as_deref(), Some("k:s"));
+                assert_eq!(channel_data.as_deref(), Some(r#"{"user_id":"1"}"#));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Some clients send data as a JSON string.
+        assert!(matches!(
+            decode(r#"{"event":"pusher:subscribe","data":"{\"channel\":\"a\"}"}"#),
+            Ok(Command::Subscribe { .. })
+        ));
+        assert!(matches!(
+            decode(r#"{"event":"pusher:ping","data":{}}"#),
+            Ok(Command::Ping)
+        ));
+        match decode(r#"{"event":"client-typing","channel":"private-a","data":{"x":1}}"#).unwrap() {
+            Command::ClientEvent { data, .. } => assert_eq!(data.unwrap().get(), r#"{"x":1}"#),
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            "nope",
+            r#"{"data":{}}"#,
+            r#"{"event":"pusher_internal:member_added","channel":"presence-a","data":"{}"}"#,
+            r#"{"event":"hello"}"#,
+            r#"{"event":"pusher:subscribe","data":{}}"#,
+            r#"{"event":"client-x","data":{}}"#,
+        ] {
+            assert_eq!(decode(bad).unwrap_err().0, code::GENERIC, "{bad}");
+        }
+    }
+
+    #[test]
+    fn frames() {
+        let established = value(connection_established("123.456", 120));
+        assert_eq!(established["event"], "pusher:connection_established");
+        let data: Value = serde_json::from_str(established["data"].as_str().unwrap()).unwrap();
+        assert_eq!(data, json!({"socket_id":"123.456","activity_timeout":120}));
+        let presence = json!({"presence":{"ids":["1"],"hash":{"1":{}},"count":1}});
+        let ok = value(subscription_succeeded("presence-a", Some(&presence)));
+        let data: Value = serde_json::from_str(ok["data"].as_str().unwrap()).unwrap();
+        assert_eq!(data, presence);
+        assert_eq!(
+            value(error(4001, "nope")),
+            json!({"event":"pusher:error","data":{"code":4001,"message":"nope"}})
+        );
+    }
+
+    #[test]
+    fn renderer() {
+        let room = Room::parse("pusher:app1:presence-a").unwrap();
+        assert_eq!(channel_of(&room), Some("presence-a"));
+        let p = Publication {
+            event: "client-typing".into(),
+            data: json!({"x":1}),
+            from: Some(Identity::new("u1")),
+            ts_ms: 1,
+        };
+        let frame = PusherRenderer
+            .render(&room, &RoomEvent::Publication(p))
+            .unwrap();
+        assert_eq!(
+            value(frame),
+            json!({"event":"client-typing","channel":"presence-a","data":{"x":1},"user_id":"u1"})
+        );
+        let internal = Publication {
+            event: "\u{1}metadata".into(),
+            data: json!({}),
+            from: None,
+            ts_ms: 1,
+        };
+        assert!(PusherRenderer
+            .render(&room, &RoomEvent::Publication(internal))
+            .is_none());
+        let foreign = Room::parse("demo").unwrap();
+        let p = Publication {
+            event: "e".into(),
+            data: json!("x"),
+            from: None,
+            ts_ms: 1,
+        };
+        assert!(PusherRenderer
+            .render(&foreign, &RoomEvent::Publication(p))
+            .is_none());
+    }
+}
