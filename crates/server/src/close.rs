@@ -12,6 +12,8 @@ pub const TOO_BIG: u16 = 1009;
 pub const INTERNAL: u16 = 1011;
 /// Service restart: the node is shutting down; reconnect (elsewhere).
 pub const RESTART: u16 = 1012;
+/// Try again later: a cap of this server is reached (ONLINE_MAX_PLAYERS on the ping socket).
+pub const TRY_AGAIN_LATER: u16 = 1013;
 
 /// Error codes of `{"type":"error","code":...}` frames and HTTP `{"error":...}` bodies.
 pub mod code {
@@ -49,6 +51,8 @@ pub mod code {
     pub const LOCK_INVALID: &str = "LOCK_INVALID";
     /// A Socket.IO presence request with missing or invalid fields.
     pub const PRESENCE_INVALID: &str = "PRESENCE_INVALID";
+    /// A cap of unauthenticated objects is reached (ONLINE_MAX_PLAYERS).
+    pub const SERVER_FULL: &str = "server_full";
 }
 
 /// Error codes of the channels protocol (`/ws`), as seed 2's clients know them:
