@@ -16,6 +16,8 @@ pub const TOO_BIG: u16 = 1009;
 pub const INTERNAL: u16 = 1011;
 /// Service restart: the node is shutting down; reconnect (elsewhere).
 pub const RESTART: u16 = 1012;
+/// Try again later: a cap of this server is reached (ONLINE_MAX_PLAYERS on the ping socket).
+pub const TRY_AGAIN_LATER: u16 = 1013;
 /// CLIENT_AUTH=jwt: the socket's token passed `exp` + JWT_LEEWAY without a `refresh`.
 pub const TOKEN_EXPIRED: u16 = 4001;
 
@@ -86,6 +88,8 @@ pub mod code {
     pub const NOT_JOINED: &str = "not_joined";
     /// A relayed Socket.IO event over `SOCKETIO_RELAY_MAX_BYTES`.
     pub const TOO_LARGE: &str = "too_large";
+    /// A cap of unauthenticated objects is reached (ONLINE_MAX_PLAYERS).
+    pub const SERVER_FULL: &str = "server_full";
 }
 
 /// Error codes of the channels protocol (`/ws`), as seed 2's clients know them:

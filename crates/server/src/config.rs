@@ -75,8 +75,8 @@ settings! {
     /// Comma-separated Origin allowlist for WebSockets and CORS; empty = any; `*` = any
     /// [default: empty].
     allowed_origins: String = String::new(), "ALLOWED_ORIGINS";
-    /// Largest inbound WebSocket message and HTTP body, in bytes; larger frames close the
-    /// socket with 1009 [default: 65536].
+    /// Largest inbound WebSocket message (and Socket.IO payload), in bytes; larger frames
+    /// close the socket with 1009 [default: 65536].
     max_frame_bytes: usize = 65_536, "MAX_FRAME_BYTES";
     /// Identities per room; 0 = no limit [default: 0].
     max_room_users: u64 = 0, "MAX_ROOM_USERS";

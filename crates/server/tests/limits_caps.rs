@@ -127,7 +127,8 @@ async fn expired_players_give_their_places_back() {
         let server = spawn_with(
             settings(|s| {
                 s.online_max_players = 3;
-                s.online_ttl_ms = 300;
+                // Long enough for the checks below on a loaded machine; short within WAIT.
+                s.online_ttl_ms = 3000;
                 s.presence_reaper_interval_ms = 50;
             }),
             backend,
@@ -137,6 +138,14 @@ async fn expired_players_give_their_places_back() {
             assert_eq!(login(&server, p).await, 200, "{name}");
         }
         assert_eq!(login(&server, "d").await, 503, "{name}");
+        // The ping socket logs in too: refused with a reason and 1013 (try again later).
+        let mut ws = server.ws("/api/online/ws?playerId=d").await;
+        assert_eq!(ws.next_json().await["code"], "server_full", "{name}");
+        assert_eq!(
+            ws.ended().await,
+            common::Ended::Closed(Some(1013)),
+            "{name}"
+        );
         // No heartbeats: after ONLINE_TTL the three are offline and their places free.
         tokio::time::timeout(WAIT, async {
             while login(&server, "d").await != 200 {

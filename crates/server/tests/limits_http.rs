@@ -117,7 +117,7 @@ async fn slowloris_connections_are_dropped_after_the_header_timeout() {
 async fn an_idle_keep_alive_connection_is_closed() {
     let server = spawn(settings(|s| {
         s.http_header_timeout_ms = 600_000;
-        s.http_idle_timeout_ms = 300;
+        s.http_idle_timeout_ms = 1000;
     }))
     .await;
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();

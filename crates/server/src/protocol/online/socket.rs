@@ -100,7 +100,16 @@ async fn run(
     });
     let conn = app.engine.connect(Liveness::Socket);
     let joined = match online.timed(login).await {
-        Ok(None) => Err("ONLINE_MAX_PLAYERS reached".to_owned()),
+        Ok(None) => {
+            let full = error(
+                code::SERVER_FULL,
+                "too many players online (ONLINE_MAX_PLAYERS); retry later",
+            );
+            let _ = ws::send_frame(&mut socket, full).await;
+            ws::send_close(&mut socket, close::TRY_AGAIN_LATER, "server full").await;
+            conn.disconnect().await;
+            return;
+        }
         Ok(Some(_)) => conn
             .join(
                 online.room.clone(),
