@@ -80,6 +80,11 @@ pub fn routes() -> Router<AppState> {
 /// renderer.
 pub fn layer(app: &AppState) -> SocketIoLayer {
     let s = &app.settings;
+    // Process-wide (one Socket.IO server per process): a WebSocket write that makes no
+    // progress closes the Engine.IO session, and pings/pongs count toward the message rate
+    // (vendor/engineioxide/PATCHES.md).
+    engineioxide::limits::set_ws_write_timeout(s.slow_consumer_timeout());
+    engineioxide::limits::set_ws_control_rate(s.max_messages_per_second);
     let (layer, io) = SocketIo::builder()
         .req_path("/socket.io")
         .ping_interval(Duration::from_millis(s.socketio_ping_interval_ms))
