@@ -123,7 +123,10 @@ pub trait PresenceStore: Send + Sync + 'static {
     /// Puts back memberships this node holds (after [`PresenceStore::take_lost_state`]).
     /// Unlike `join`, a membership still present is left as it is and yields no transition;
     /// limits do not apply (the members were admitted before). Returns the transitions of
-    /// what was re-added. The default joins each one, for stores that never lose state.
+    /// what was re-added, to announce; a store that knows it lost *all* its data returns
+    /// none (every socket saw these members before the loss and never saw them go, so a
+    /// second join, or the counts climbing back from 1, would be false). The default joins
+    /// each one, for stores that never lose state.
     async fn restore(
         &self,
         items: &[(Room, Member)],

@@ -23,12 +23,14 @@ pub(crate) struct Keys {
     prefix: String,
 }
 
-/// The four keys of one room, in the order the room scripts take them.
+/// The keys of one room; `all` gives the four the room scripts take, in their order.
 pub(crate) struct RoomKeys {
     pub members: String,
     pub identities: String,
     pub seen: String,
     pub version: String,
+    /// HASH identity -> 1: leaves announced after Redis lost the room (see `forget.lua`).
+    pub gone: String,
 }
 
 impl RoomKeys {
@@ -60,6 +62,7 @@ impl Keys {
             identities: format!("{tag}:i"),
             seen: format!("{tag}:s"),
             version: format!("{tag}:v"),
+            gone: format!("{tag}:g"),
         }
     }
 
@@ -81,6 +84,17 @@ impl Keys {
     /// A node incarnation's liveness key (value: node id; expires after the lookback).
     pub fn node(&self, incarnation: &str) -> String {
         format!("{}{{g}}:node:{incarnation}", self.prefix)
+    }
+
+    /// STRING: a random id written once into an empty Redis; when it changes, Redis lost its
+    /// data (restarted empty, flushed) and nodes re-assert silently (see `reconcile.rs`).
+    pub fn epoch(&self) -> String {
+        format!("{}{{g}}:epoch", self.prefix)
+    }
+
+    /// ZSET node incarnation -> the last tick on which it was re-asserted and listening.
+    pub fn ready(&self) -> String {
+        format!("{}{{g}}:ready", self.prefix)
     }
 
     /// Held (`SET NX PX`) by the node sweeping for dead nodes' connections this tick.

@@ -22,6 +22,10 @@
 //! - a node that finds its registry entry gone or stale (Redis restarted, or it looked dead
 //!   long enough to be reaped), or whose client reconnected, reports lost state: the engine
 //!   then re-asserts its live memberships with [`PresenceStore::restore`].
+//! - after an outage, a node holds back its leaves (and dead-node sweeps) until the nodes
+//!   that were alive before it have re-asserted and listen again; when Redis lost its data,
+//!   re-assertion is silent and the leaves of connections that closed meanwhile are announced
+//!   against the re-asserted rooms (see `reconcile.rs`).
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -31,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use activenow_engine::store::{JoinOutcome, PresenceStore, Transition, UpdateTarget};
-use activenow_engine::{ConnId, Member, Room, State, StoreError};
+use activenow_engine::{ConnId, Identity, Member, Room, State, StoreError};
 use async_trait::async_trait;
 use fred::clients::{Client, SubscriberClient};
 use fred::interfaces::{ClientLike, HashesInterface, KeysInterface, SetsInterface};
@@ -44,7 +48,10 @@ use crate::scripts::{eval, eval_all, Call, Scripts};
 use crate::RedisOptions;
 
 mod liveness;
+mod reconcile;
 mod restore;
+
+use reconcile::{Departed, Reconcile};
 
 /// Connections per leave or restore script call (Lua's stack takes a few thousand args).
 const CONNS_PER_CALL: usize = 500;
@@ -55,7 +62,14 @@ const PENDING_CAP: usize = 100_000;
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 const LOCAL_SHARDS: usize = 16;
 
-type Local = HashMap<ConnId, Vec<Room>>;
+/// One membership this node holds, with what a leave announced without Redis needs.
+struct Held {
+    room: Room,
+    identity: Identity,
+    epoch: u64,
+}
+
+type Local = HashMap<ConnId, Vec<Held>>;
 
 /// The pub/sub subscriber's health: connected, and re-subscribed since its last
 /// reconnection (see `watch_subscriber` in the crate root).
@@ -92,8 +106,14 @@ pub struct RedisPresence {
     ticked: AtomicBool,
     /// This node's memberships, conn -> rooms: which `seen` entries each tick refreshes.
     local: Box<[Mutex<Local>]>,
-    /// Leaves that failed, to retry.
-    pending: Mutex<Vec<(Room, ConnId)>>,
+    /// Leaves that failed or wait for the end of an outage, to retry.
+    pending: Mutex<Vec<Departed>>,
+    /// Leaves of connections that closed while Redis was losing its data, to announce even
+    /// though Redis forgot them (`lua/forget.lua`).
+    orphans: Mutex<Vec<Departed>>,
+    /// The data epoch, the live nodes and the outage being reconciled.
+    recon: Mutex<Reconcile>,
+    lookback: Duration,
 }
 
 /// Ticks one `seen` refresh round is spread over: each connection is refreshed at least
@@ -141,6 +161,9 @@ impl RedisPresence {
                 .map(|_| Mutex::new(HashMap::new()))
                 .collect(),
             pending: Mutex::new(Vec::new()),
+            orphans: Mutex::new(Vec::new()),
+            recon: Mutex::new(Reconcile::default()),
+            lookback: options.lookback,
         }
     }
 
@@ -150,33 +173,44 @@ impl RedisPresence {
         lock(&self.local[(h.finish() as usize) % LOCAL_SHARDS])
     }
 
-    fn local_add(&self, conn: &ConnId, room: &Room) {
-        let mut local = self.local(conn);
-        let rooms = local.entry(conn.clone()).or_default();
-        if !rooms.contains(room) {
-            rooms.push(room.clone());
-        }
+    fn local_add(&self, member: &Member, room: &Room) {
+        let mut local = self.local(&member.conn);
+        let held = local.entry(member.conn.clone()).or_default();
+        held.retain(|h| &h.room != room);
+        held.push(Held {
+            room: room.clone(),
+            identity: member.identity.clone(),
+            epoch: member.epoch,
+        });
     }
 
-    fn local_remove(&self, conn: &ConnId, room: &Room) {
+    /// Forgets a membership; returns what a leave announced without Redis needs.
+    fn local_remove(&self, conn: &ConnId, room: &Room) -> Departed {
         let mut local = self.local(conn);
-        if let Some(rooms) = local.get_mut(conn) {
-            rooms.retain(|r| r != room);
-            if rooms.is_empty() {
+        let mut departed = Departed::new(room.clone(), conn.clone());
+        if let Some(held) = local.get_mut(conn) {
+            if let Some(i) = held.iter().position(|h| &h.room == room) {
+                let h = held.swap_remove(i);
+                departed.who = Some((h.identity, h.epoch));
+            }
+            if held.is_empty() {
                 local.remove(conn);
             }
         }
+        departed
     }
 
     /// A (re)join supersedes a leave of the same membership still waiting for retry.
     fn cancel_pending(&self, room: &Room, conn: &ConnId) {
-        let mut pending = lock(&self.pending);
-        if !pending.is_empty() {
-            pending.retain(|(r, c)| r != room || c != conn);
+        for queue in [&self.pending, &self.orphans] {
+            let mut queue = lock(queue);
+            if !queue.is_empty() {
+                queue.retain(|d| &d.room != room || &d.conn != conn);
+            }
         }
     }
 
-    fn requeue(&self, failed: Vec<(Room, ConnId)>) {
+    fn requeue(&self, failed: Vec<Departed>) {
         if failed.is_empty() {
             return;
         }
@@ -335,7 +369,7 @@ impl PresenceStore for RedisPresence {
             // Again after: an index cleanup may have run between the first add and the script.
             self.index(vec![room.as_str().to_owned()]).await?;
         }
-        self.local_add(&member.conn, room);
+        self.local_add(&member, room);
         Ok(JoinOutcome::Joined(t))
     }
 
@@ -344,10 +378,17 @@ impl PresenceStore for RedisPresence {
         memberships: &[(Room, ConnId)],
         ts_ms: u64,
     ) -> Result<Vec<(Room, Transition)>, StoreError> {
-        for (room, conn) in memberships {
-            self.local_remove(conn, room);
+        let mut departed: Vec<Departed> = memberships
+            .iter()
+            .map(|(room, conn)| self.local_remove(conn, room))
+            .collect();
+        if self.reconciling() {
+            // Announced once the outage is reconciled, against counts every node re-asserted.
+            self.requeue(departed);
+            return Ok(Vec::new());
         }
         let (out, failed) = self.leave_now(memberships, ts_ms).await;
+        let failed = reconcile::matching(&mut departed, &failed);
         if !failed.is_empty() && out.is_empty() {
             self.requeue(failed);
             return Err(StoreError::Unavailable(

@@ -39,18 +39,104 @@ async fn an_emptied_store_is_filled_again_by_the_nodes() {
     .unwrap();
     assert_eq!(next_presence(&c).await.kind, EventKind::Join);
 
-    // What a Redis restart leaves: nothing. The next reaper tick finds this node's registry
-    // entry gone, and the engine puts its memberships back, announcing them.
+    // What a Redis restart leaves: nothing. The next reaper tick finds the data epoch
+    // gone, and the engine puts its memberships back *silently*: its sockets never saw
+    // "kept" leave, so they must not see it join again (nor the count drop to 0).
     assert!(redis.command(&["FLUSHALL"]).contains("OK"));
-    let again = next_presence(&c).await;
-    assert_eq!(
-        (again.kind, again.identity_changed, again.count),
-        (EventKind::Join, true, 1)
-    );
-    assert_eq!(engine.count(&room).await.unwrap(), 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while engine.count(&room).await.unwrap_or(0) != 1 {
+        assert!(std::time::Instant::now() < deadline, "not re-asserted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(engine.members(&room).await.unwrap().len(), 1);
+    // A barrier: the next event this socket gets is the new member's join.
+    let other = engine.connect(Liveness::Socket);
+    other
+        .join(
+            room.clone(),
+            Identity::new("new"),
+            State::new(),
+            recorder(),
+            None,
+        )
+        .await
+        .unwrap();
+    let next = next_presence(&c).await;
+    assert_eq!(
+        (next.kind, next.member.identity.as_str(), next.count),
+        (EventKind::Join, "new", 2),
+        "no second join of the re-asserted member"
+    );
+    other.disconnect().await;
     c.disconnect().await;
     assert_eq!(engine.count(&room).await.unwrap(), 0);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_while_redis_is_down_is_announced_once_after_it_comes_back_empty() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut options = RedisOptions::new(&redis.url(), "outage", Duration::from_secs(60));
+    options.command_timeout = Duration::from_millis(300);
+    let mut config = engine_config();
+    config.reaper_interval = Duration::from_millis(100);
+    let engine = Engine::start(config, connect(&options).await.expect("connect"));
+    let room = room("outage");
+    let watcher = engine.connect(Liveness::Socket);
+    let leaver = engine.connect(Liveness::Socket);
+    for (c, who) in [(&watcher, "stays"), (&leaver, "goes")] {
+        c.join(
+            room.clone(),
+            Identity::new(who),
+            State::new(),
+            recorder(),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(next_presence(&watcher).await.count, 1);
+    assert_eq!(next_presence(&watcher).await.count, 2);
+
+    redis.stop();
+    // Its leave cannot reach Redis: it waits, and nothing is announced yet.
+    leaver.disconnect().await;
+    redis.restart();
+
+    // Back, empty: "stays" is re-asserted silently; then "goes" is announced gone, once,
+    // with the true count.
+    let left = next_presence(&watcher).await;
+    assert_eq!(
+        (
+            left.kind,
+            left.member.identity.as_str(),
+            left.identity_changed,
+            left.count
+        ),
+        (EventKind::Leave, "goes", true, 1)
+    );
+    let other = engine.connect(Liveness::Socket);
+    other
+        .join(
+            room.clone(),
+            Identity::new("new"),
+            State::new(),
+            recorder(),
+            None,
+        )
+        .await
+        .unwrap();
+    let next = next_presence(&watcher).await;
+    assert_eq!(
+        (next.kind, next.member.identity.as_str(), next.count),
+        (EventKind::Join, "new", 2),
+        "nothing between the leave and the barrier: no second leave, no re-join"
+    );
+    assert_eq!(engine.count(&room).await.unwrap(), 2);
+    other.disconnect().await;
+    watcher.disconnect().await;
     engine.shutdown().await;
 }
 

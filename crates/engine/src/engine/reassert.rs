@@ -9,8 +9,9 @@ use super::Engine;
 impl Engine {
     /// Puts every live membership of this node back into the store, after the store reported
     /// it may have lost them (a restarted Redis, or this node looked dead to the others).
-    /// Memberships still present stay as they are; re-added ones are broadcast as joins, so
-    /// counts converge on every node. Each batch holds its connections' membership locks, so
+    /// Memberships still present stay as they are; re-added ones are broadcast as joins
+    /// (unless the store lost everything, see [`crate::store::PresenceStore::restore`]), so counts
+    /// converge on every node. Each batch holds its connections' membership locks, so
     /// a connection leaving meanwhile is never re-added behind its back. The store re-reports
     /// the loss when a batch fails, and the next reaper tick tries again.
     pub async fn reassert(&self) {

@@ -11,6 +11,7 @@ use activenow_engine::{ConnId, Member, Room, StoreError};
 use fred::interfaces::{HashesInterface, KeysInterface, SetsInterface, SortedSetsInterface};
 use fred::types::{Expiration, SetOptions, Value};
 
+use super::reconcile::{matching, TickView};
 use super::{lock, room_from_index, RedisPresence};
 use crate::error::{protocol, store_error};
 use crate::record::{self, int, text};
@@ -41,10 +42,10 @@ impl RedisPresence {
             .iter()
             .filter(|c| heard.contains(c) || turn_of(c, self.touch_turns) == turn)
         {
-            if let Some(rooms) = self.local(conn).get(conn) {
-                for room in rooms {
+            if let Some(held) = self.local(conn).get(conn) {
+                for h in held {
                     by_room
-                        .entry(room.clone())
+                        .entry(h.room.clone())
                         .or_default()
                         .push(conn.as_str().to_owned());
                 }
@@ -62,26 +63,48 @@ impl RedisPresence {
         }
         // The registry tick last, so a connection's `seen` is never newer than its node's
         // last tick (on one server; see `reap` for clusters).
+        // Ready (see `reconcile.rs`): this node's memberships are re-asserted and it listens.
+        let ready = self.listening.is_listening() && !self.lost.load(Ordering::Relaxed);
+        let (known_epoch, since) = self.tick_view_args();
         calls.push(Call {
             script: &self.scripts.nodes,
-            keys: vec![self.keys.nodes(), self.keys.node(&self.incarnation)],
+            keys: self.node_keys(),
             args: vec![
                 "tick".into(),
                 self.incarnation.clone(),
                 self.node_id.clone(),
                 self.lookback_ms.to_string(),
+                known_epoch,
+                format!("{:016x}", rand::random::<u64>()),
+                if ready { "1" } else { "0" }.into(),
+                since,
             ],
         });
         let mut results = eval_all(&self.client, &self.scripts, calls).await;
-        let tick = results
-            .pop()
-            .ok_or_else(|| protocol("tick"))?
-            .map_err(store_error)?
-            .into_array();
-        if tick.len() != 2 {
+        let tick = match results.pop().ok_or_else(|| protocol("tick"))? {
+            Ok(v) => v.into_array(),
+            Err(e) => {
+                self.outage_began();
+                return Err(store_error(e));
+            }
+        };
+        if tick.len() != 5 {
             return Err(protocol("tick"));
         }
         let (prev, now) = (int(&tick[0])?, int(&tick[1])?);
+        let names = |v: &Value| -> Vec<String> {
+            v.clone()
+                .into_array()
+                .iter()
+                .filter_map(|n| text(n).ok())
+                .collect()
+        };
+        let view = TickView {
+            now_ms: now.max(0) as u64,
+            epoch: text(&tick[2])?,
+            live: names(&tick[3]),
+            ready: names(&tick[4]),
+        };
         let lapsed = prev < 0 || now.saturating_sub(prev) > self.lookback_ms as i64;
         if self.ticked.swap(true, Ordering::Relaxed) && lapsed {
             tracing::warn!(
@@ -90,6 +113,7 @@ impl RedisPresence {
             );
             self.lost.store(true, Ordering::Relaxed);
         }
+        self.ticked(view);
         for r in results {
             r.map_err(store_error)?;
         }
@@ -101,12 +125,20 @@ impl RedisPresence {
         stale_ms: u64,
         ts_ms: u64,
     ) -> Result<Vec<(Room, Transition)>, StoreError> {
-        let mut out = Vec::new();
-        let pending = std::mem::take(&mut *lock(&self.pending));
+        if self.reconciling() {
+            // Leaves and sweeps wait until every node has re-asserted (see `reconcile.rs`).
+            return Ok(Vec::new());
+        }
+        let mut out = self.announce_orphans(ts_ms).await;
+        let mut pending = std::mem::take(&mut *lock(&self.pending));
         if !pending.is_empty() {
-            let (done, failed) = self.leave_now(&pending, ts_ms).await;
+            let pairs: Vec<(Room, ConnId)> = pending
+                .iter()
+                .map(|d| (d.room.clone(), d.conn.clone()))
+                .collect();
+            let (done, failed) = self.leave_now(&pairs, ts_ms).await;
             out.extend(done);
-            self.requeue(failed);
+            self.requeue(matching(&mut pending, &failed));
         }
         let dead = match self.nodes(vec!["dead".into(), stale_ms.to_string()]).await {
             Ok(v) => v,
@@ -247,12 +279,21 @@ impl RedisPresence {
             .collect()
     }
 
-    async fn nodes(&self, args: Vec<String>) -> Result<Value, StoreError> {
+    fn node_keys(&self) -> Vec<String> {
+        vec![
+            self.keys.nodes(),
+            self.keys.node(&self.incarnation),
+            self.keys.epoch(),
+            self.keys.ready(),
+        ]
+    }
+
+    pub(super) async fn nodes(&self, args: Vec<String>) -> Result<Value, StoreError> {
         eval(
             &self.client,
             Call {
                 script: &self.scripts.nodes,
-                keys: vec![self.keys.nodes(), self.keys.node(&self.incarnation)],
+                keys: self.node_keys(),
                 args,
             },
         )

@@ -1,10 +1,10 @@
 //! Re-asserting a node's memberships after the store may have lost them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use activenow_engine::store::Transition;
-use activenow_engine::{ConnId, Member, Room, StoreError};
+use activenow_engine::{Member, Room, StoreError};
 
 use super::{RedisPresence, CONNS_PER_CALL};
 use crate::error::{protocol, store_error};
@@ -16,6 +16,10 @@ impl RedisPresence {
         &self,
         items: &[(Room, Member)],
     ) -> Result<Vec<(Room, Transition)>, StoreError> {
+        if let Err(e) = self.check_epoch().await {
+            self.lost.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
         let mut by_room: Vec<(Room, Vec<&Member>)> = Vec::new();
         let mut at: HashMap<&Room, usize> = HashMap::new();
         for (room, member) in items {
@@ -50,7 +54,7 @@ impl RedisPresence {
         }
         let results = eval_all(&self.client, &self.scripts, calls).await;
         let mut out = Vec::new();
-        let mut restored: HashSet<(Room, ConnId)> = HashSet::new();
+        let mut restored: Vec<(Room, &Member)> = Vec::new();
         let mut first_error = None;
         for (result, (room, members)) in results.into_iter().zip(call_rooms) {
             let parsed = result.map_err(store_error).and_then(|v| {
@@ -63,9 +67,7 @@ impl RedisPresence {
             match parsed {
                 Ok(ts) => {
                     out.extend(ts.into_iter().map(|t| (room.clone(), t)));
-                    for m in members {
-                        restored.insert((room.clone(), m.conn.clone()));
-                    }
+                    restored.extend(members.into_iter().map(|m| (room.clone(), m)));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, room = %room, "restoring memberships failed");
@@ -77,9 +79,14 @@ impl RedisPresence {
         if let Err(e) = self.index(names).await {
             first_error.get_or_insert(e);
         }
-        for (room, conn) in &restored {
-            self.cancel_pending(room, conn);
-            self.local_add(conn, room);
+        for (room, member) in &restored {
+            self.cancel_pending(room, &member.conn);
+            self.local_add(member, room);
+        }
+        if self.silent() {
+            // Redis lost its data; these memberships were announced before it did, and
+            // their watchers never saw them go.
+            out.clear();
         }
         match first_error {
             Some(e) => {

@@ -1,7 +1,7 @@
 //! The ActiveNow protocol (seed 0): room presence sockets, the global visitors socket, and
 //! the presence HTTP API, exactly as the original ActiveNow clients expect them.
 
-mod codec;
+pub mod codec;
 mod http;
 mod room;
 mod visitors;

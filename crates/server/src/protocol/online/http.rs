@@ -101,7 +101,7 @@ fn body(body: Result<Json<Value>, JsonRejection>) -> Result<Value, OnlineError> 
     }
 }
 
-fn optional_text(
+pub fn optional_text(
     v: Option<&Value>,
     field: &str,
     max: usize,

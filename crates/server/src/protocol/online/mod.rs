@@ -8,7 +8,7 @@
 //! atomic there. Webhooks follow the identity-level transitions this node's store calls
 //! produced (an engine [`TransitionObserver`]), so each is sent by exactly one node.
 
-mod http;
+pub mod http;
 mod local;
 mod socket;
 pub mod webhook;

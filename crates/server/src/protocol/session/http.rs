@@ -74,7 +74,7 @@ fn optional_body(raw: Result<Json<Value>, JsonRejection>) -> Result<Value, Sessi
     }
 }
 
-fn text_field(v: &Value, field: &str, max: usize) -> Result<Option<String>, SessionError> {
+pub fn text_field(v: &Value, field: &str, max: usize) -> Result<Option<String>, SessionError> {
     match v.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if !s.is_empty() && s.len() <= max => Ok(Some(s.clone())),
@@ -300,7 +300,7 @@ async fn push(
     }
 }
 
-fn required_id(v: &Value) -> Result<String, SessionError> {
+pub fn required_id(v: &Value) -> Result<String, SessionError> {
     match v.get("session_id") {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         _ => Err(bad_request("missing session_id")),

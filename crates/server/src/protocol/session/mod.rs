@@ -7,7 +7,7 @@
 //! socket on whichever node holds it, and a socket that connects later replays it. Sockets
 //! skip pushes they already have by number.
 
-mod http;
+pub mod http;
 mod socket;
 
 use std::sync::atomic::{AtomicU64, Ordering};

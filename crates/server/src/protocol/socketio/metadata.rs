@@ -13,7 +13,7 @@ use crate::close::code;
 
 /// Validates a channel name (a room name: the change event goes to the room of that name)
 /// and type (the same rules).
-pub(super) fn channel(name: Option<&str>, kind: Option<&str>) -> Result<ChannelKey, String> {
+pub fn channel(name: Option<&str>, kind: Option<&str>) -> Result<ChannelKey, String> {
     let (Some(name), Some(kind)) = (name, kind) else {
         return Err("channelName and channelType must be non-empty strings".into());
     };
@@ -35,7 +35,7 @@ fn options_flag(options: &Map<String, Value>, name: &str) -> Result<bool, String
 
 /// `{data?: [{key, value?, revision?}], options?: {majorRevision?, lockName?, addTimestamp?,
 /// addUserId?}}` into a write by `actor`.
-pub(super) fn write_request(
+pub fn write_request(
     op: MetadataOp,
     body: &Value,
     actor: Option<String>,

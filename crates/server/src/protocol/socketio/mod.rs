@@ -19,7 +19,7 @@ mod auth;
 mod codec;
 mod http;
 mod locks;
-mod metadata;
+pub mod metadata;
 mod presence;
 mod relay;
 
@@ -355,7 +355,7 @@ impl Session {
 }
 
 /// An integer that may come as a JSON number or a numeric string (the reference coerces).
-fn coerce_int(v: &Value) -> Option<i64> {
+pub fn coerce_int(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n
             .as_i64()
