@@ -5,6 +5,7 @@
 //! ([`client_ip`]) and the per-IP limits ([`per_ip`]).
 
 pub mod admission;
+pub mod body;
 pub mod encoding;
 pub mod client_ip;
 pub mod origin;

@@ -7,7 +7,7 @@
 //!   headers are in, at most `HTTP_HEADER_TIMEOUT_MS`; a WebSocket handshake is a request
 //!   like any other, so one that does not complete in time is dropped too;
 //! - *busy*: a request is being handled (long polls included); its body must arrive within
-//!   `HTTP_BODY_TIMEOUT_MS` (408) and fit `HTTP_MAX_BODY_BYTES` (413), see [`read_body`];
+//!   `HTTP_BODY_TIMEOUT_MS` (408) and fit `HTTP_MAX_BODY_BYTES` (413), see [`body`];
 //! - *idle*: between keep-alive requests, at most `HTTP_IDLE_TIMEOUT_MS`.
 //!
 //! A connection past its phase's deadline is dropped without a response. Upgraded
@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{header, HeaderValue, Request, Response, StatusCode};
+use axum::http::{header, Request, Response, StatusCode};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -38,6 +38,7 @@ use tower::ServiceExt;
 
 use crate::app::AppState;
 use crate::error::http_error;
+use crate::transport::body;
 use crate::transport::client_ip::{canonical, ClientIp};
 use crate::transport::per_ip::{self, IpSlot};
 
@@ -379,7 +380,7 @@ async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body
             return Ok(refused);
         }
     }
-    let req = match read_body(req, &conn.limits).await {
+    let req = match body::read_body(req, &conn.limits).await {
         Ok(req) => req,
         Err(refused) => return Ok(refused),
     };
@@ -455,61 +456,4 @@ fn admit_handshake(
         }
     }
     None
-}
-
-/// Buffers a request body within `HTTP_BODY_TIMEOUT_MS` and `HTTP_MAX_BODY_BYTES` (the
-/// handlers read whole bodies anyway), so a slow or endless body gets 408 or 413 and the
-/// connection closes, instead of holding a handler.
-async fn read_body(
-    req: Request<Body>,
-    limits: &HttpLimits,
-) -> Result<Request<Body>, Response<Body>> {
-    let headers = req.headers();
-    let length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
-    if length.unwrap_or(0) == 0 && !chunked {
-        return Ok(req);
-    }
-    let too_large = || {
-        closing(http_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the request body is larger than HTTP_MAX_BODY_BYTES",
-        ))
-    };
-    if length.is_some_and(|n| n > limits.max_body as u64) {
-        return Err(too_large());
-    }
-    let (parts, body) = req.into_parts();
-    match tokio::time::timeout(limits.body, axum::body::to_bytes(body, limits.max_body)).await {
-        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
-        Ok(Err(e)) => {
-            let limit = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if limit {
-                Err(too_large())
-            } else {
-                Err(closing(http_error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_body",
-                    "the request body could not be read",
-                )))
-            }
-        }
-        Err(_) => Err(closing(http_error(
-            StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
-            "the request body did not arrive within HTTP_BODY_TIMEOUT_MS",
-        ))),
-    }
-}
-
-/// The rest of a refused body is not read: the connection closes after the answer.
-fn closing(mut resp: Response<Body>) -> Response<Body> {
-    resp.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    resp
 }
