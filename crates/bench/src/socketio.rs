@@ -228,7 +228,9 @@ async fn client(
         let stream = tokio::net::TcpStream::connect(server).await?;
         stream.set_nodelay(true)?;
         let url = format!("ws://{server}{PATH}");
-        tokio_tungstenite::client_async(url.as_str(), stream).await?.0
+        tokio_tungstenite::client_async(url.as_str(), stream)
+            .await?
+            .0
     };
     // Engine.IO open ("0{...}"), then the Socket.IO CONNECT of the main namespace.
     let open = next_text(&mut ws).await?;
