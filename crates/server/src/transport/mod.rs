@@ -6,8 +6,8 @@
 
 pub mod admission;
 pub mod body;
-pub mod encoding;
 pub mod client_ip;
+pub mod encoding;
 pub mod origin;
 pub mod per_ip;
 pub mod rate;
