@@ -39,6 +39,14 @@ export interface Context {
   document: VisibilitySource | undefined;
 }
 
+/**
+ * The session id this client claims, or `undefined` with a token: under CLIENT_AUTH=jwt the
+ * server takes the identity from the token's subject and refuses a different claimed id.
+ */
+export function claimedSession(ctx: Context): string | undefined {
+  return ctx.token() ? undefined : ctx.sessionId;
+}
+
 /** `path` on the server's WebSocket address, with the token as `?token=` when one is set. */
 export function wsUrl(ctx: Context, path: string, params: Record<string, string | undefined>): string {
   const q = new URLSearchParams();

@@ -3,7 +3,7 @@
 // max(5, floor(ttl/2)) s, paused while the tab is hidden (when asked to).
 
 import { Emitter } from './events.js';
-import { request, wsUrl, type Context } from './context.js';
+import { claimedSession, request, wsUrl, type Context } from './context.js';
 import { ReconnectingSocket } from './socket.js';
 
 export interface Member {
@@ -60,6 +60,8 @@ export function heartbeatPeriodMs(ttlSeconds: number): number {
 export class RoomPresence extends Emitter<RoomEvents> {
   count = 0;
   ttl = 0;
+  /** The identity the server said hello as (the token's subject under CLIENT_AUTH=jwt). */
+  sid = '';
   readonly members = new Map<string, Member>();
   readonly socket: ReconnectingSocket;
   private hb: ReturnType<typeof setInterval> | undefined;
@@ -78,7 +80,7 @@ export class RoomPresence extends Emitter<RoomEvents> {
     this.socket = new ReconnectingSocket(
       ctx.WebSocket,
       {
-        url: () => wsUrl(ctx, '/v1/ws', { room: name, socket_session_id: ctx.sessionId }),
+        url: () => wsUrl(ctx, '/v1/ws', { room: name, socket_session_id: claimedSession(ctx) }),
         onMessage: (m) => this.receive(m),
         onClose: () => this.stopHeartbeats(),
       },
@@ -94,7 +96,7 @@ export class RoomPresence extends Emitter<RoomEvents> {
   /** Resolves with the next hello (at once when this room already said hello). */
   ready(): Promise<Hello> {
     if (this.socket.isOpen && this.ttl > 0) {
-      return Promise.resolve({ sid: this.ctx.sessionId, ttl: this.ttl, count: this.count });
+      return Promise.resolve({ sid: this.sid, ttl: this.ttl, count: this.count });
     }
     return this.next('hello');
   }
@@ -109,9 +111,14 @@ export class RoomPresence extends Emitter<RoomEvents> {
     const body: Record<string, unknown> = { room_name: this.name };
     if (patch.displayName !== undefined) body.display_name = patch.displayName;
     if (patch.position !== undefined) body.position = patch.position;
-    return request(this.ctx, 'POST', '/v1/activity/presence/update', body, {
-      'x-socket-session-id': this.ctx.sessionId,
-    });
+    const claimed = claimedSession(this.ctx);
+    return request(
+      this.ctx,
+      'POST',
+      '/v1/activity/presence/update',
+      body,
+      claimed === undefined ? {} : { 'x-socket-session-id': claimed },
+    );
   }
 
   /** Leaves the room (clean close: the others see a leave once no other tab holds it). */
@@ -126,11 +133,12 @@ export class RoomPresence extends Emitter<RoomEvents> {
     this.emit('raw', m);
     switch (m.type) {
       case 'hello': {
+        this.sid = String(m.sid);
         this.ttl = Number(m.ttl) || 30;
         this.count = Number(m.count) || 0;
         this.socket.resetBackoff();
         this.startHeartbeats();
-        this.emit('hello', { sid: String(m.sid), ttl: this.ttl, count: this.count });
+        this.emit('hello', { sid: this.sid, ttl: this.ttl, count: this.count });
         this.emit('count', this.count);
         void this.reconcile();
         return;

@@ -1,7 +1,7 @@
 // The global visitors socket (`/web`): how many distinct sessions have a page open.
 
 import { Emitter } from './events.js';
-import { wsUrl, type Context } from './context.js';
+import { claimedSession, wsUrl, type Context } from './context.js';
 import { ReconnectingSocket } from './socket.js';
 
 export interface VisitorEvents {
@@ -21,7 +21,7 @@ export class Visitors extends Emitter<VisitorEvents> {
     this.socket = new ReconnectingSocket(
       ctx.WebSocket,
       {
-        url: () => wsUrl(ctx, '/web', { socket_session_id: ctx.sessionId }),
+        url: () => wsUrl(ctx, '/web', { socket_session_id: claimedSession(ctx) }),
         onMessage: (m) => this.receive(m),
       },
       ctx.backoff,

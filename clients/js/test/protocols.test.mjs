@@ -119,3 +119,35 @@ test('waitForSession resolves with the confirmation; scanned arrives first', asy
     await server.stop();
   }
 });
+
+test('CLIENT_AUTH=jwt: rooms and visitors take the identity from the token; updates as oneself', async () => {
+  const secret = 'sdk-jwt-mode-secret';
+  const server = await startServer({ JWT_SECRET: secret, CLIENT_AUTH: 'jwt' });
+  const alice = client(server.url, { token: mintToken(secret, 'alice') });
+  const bob = client(server.url, { token: mintToken(secret, 'bob') });
+  try {
+    // The persisted random session id is not claimed: the server says hello as the subject.
+    const a = alice.room('lobby');
+    assert.equal((await within(a.ready(), 10000, 'alice hello')).sid, 'alice');
+    const b = bob.room('lobby');
+    const joined = within(a.next('join', (m) => m.identity === 'bob'), 10000, 'bob join');
+    assert.equal((await within(b.ready(), 10000, 'bob hello')).sid, 'bob');
+    await joined;
+    const updated = within(a.next('update', (m) => m.identity === 'bob'), 10000, 'bob update');
+    await b.update({ displayName: 'Bob' });
+    assert.equal((await updated).displayName, 'Bob');
+    const visitors = alice.visitors();
+    await within(visitors.next('count', (n) => n >= 1), 10000, 'visitors count');
+    // Without a token the same server refuses the room socket before the upgrade.
+    const res = await fetch(`${server.url}/v1/activity/presence/update`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-socket-session-id': 'bob' },
+      body: JSON.stringify({ room_name: 'lobby', display_name: 'Mallory' }),
+    });
+    assert.equal(res.status, 401);
+  } finally {
+    alice.close();
+    bob.close();
+    await server.stop();
+  }
+});

@@ -29,6 +29,9 @@
       this.name = "ActiveNowError";
     }
   };
+  function claimedSession(ctx) {
+    return ctx.token() ? void 0 : ctx.sessionId;
+  }
   function wsUrl(ctx, path, params) {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) if (v !== void 0) q.set(k, v);
@@ -448,13 +451,15 @@
       this.onClosed = onClosed;
       this.count = 0;
       this.ttl = 0;
+      /** The identity the server said hello as (the token's subject under CLIENT_AUTH=jwt). */
+      this.sid = "";
       this.members = /* @__PURE__ */ new Map();
       this.generation = 0;
       this.onVisibility = () => this.visibilityChanged();
       this.socket = new ReconnectingSocket(
         ctx.WebSocket,
         {
-          url: () => wsUrl(ctx, "/v1/ws", { room: name, socket_session_id: ctx.sessionId }),
+          url: () => wsUrl(ctx, "/v1/ws", { room: name, socket_session_id: claimedSession(ctx) }),
           onMessage: (m) => this.receive(m),
           onClose: () => this.stopHeartbeats()
         },
@@ -468,7 +473,7 @@
     /** Resolves with the next hello (at once when this room already said hello). */
     ready() {
       if (this.socket.isOpen && this.ttl > 0) {
-        return Promise.resolve({ sid: this.ctx.sessionId, ttl: this.ttl, count: this.count });
+        return Promise.resolve({ sid: this.sid, ttl: this.ttl, count: this.count });
       }
       return this.next("hello");
     }
@@ -481,9 +486,14 @@
       const body = { room_name: this.name };
       if (patch.displayName !== void 0) body.display_name = patch.displayName;
       if (patch.position !== void 0) body.position = patch.position;
-      return request(this.ctx, "POST", "/v1/activity/presence/update", body, {
-        "x-socket-session-id": this.ctx.sessionId
-      });
+      const claimed = claimedSession(this.ctx);
+      return request(
+        this.ctx,
+        "POST",
+        "/v1/activity/presence/update",
+        body,
+        claimed === void 0 ? {} : { "x-socket-session-id": claimed }
+      );
     }
     /** Leaves the room (clean close: the others see a leave once no other tab holds it). */
     leave() {
@@ -496,11 +506,12 @@
       this.emit("raw", m);
       switch (m.type) {
         case "hello": {
+          this.sid = String(m.sid);
           this.ttl = Number(m.ttl) || 30;
           this.count = Number(m.count) || 0;
           this.socket.resetBackoff();
           this.startHeartbeats();
-          this.emit("hello", { sid: String(m.sid), ttl: this.ttl, count: this.count });
+          this.emit("hello", { sid: this.sid, ttl: this.ttl, count: this.count });
           this.emit("count", this.count);
           void this.reconcile();
           return;
@@ -715,7 +726,7 @@
       this.socket = new ReconnectingSocket(
         ctx.WebSocket,
         {
-          url: () => wsUrl(ctx, "/web", { socket_session_id: ctx.sessionId }),
+          url: () => wsUrl(ctx, "/web", { socket_session_id: claimedSession(ctx) }),
           onMessage: (m) => this.receive(m)
         },
         ctx.backoff
