@@ -67,7 +67,6 @@ pub fn configure(ws: WebSocketUpgrade, app: &AppState) -> WebSocketUpgrade {
         .max_frame_size(s.max_frame_bytes)
 }
 
-/// Writes one text frame whose bytes are known to be UTF-8 JSON.
 /// Longest wait for a write outside the socket loop (a first frame, an error before the loop)
 /// and for a close frame: a client that does not read cannot hold its task, nor shutdown.
 pub const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
