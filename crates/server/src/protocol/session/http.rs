@@ -2,6 +2,8 @@
 //! app side (`Authorization: Bearer API_KEY`) that scans, confirms, rejects or notifies.
 //! Error bodies are `{"error": "..."}` with the reference's messages.
 
+use std::net::IpAddr;
+
 use activenow_engine::sessions::{SessionState, PENDING};
 use activenow_engine::{clock, PushOutcome};
 use axum::extract::rejection::JsonRejection;
@@ -91,16 +93,18 @@ fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), SessionError> {
 }
 
 /// `SESSION_CREATES_PER_IP_PER_SECOND`: pages create sessions unauthenticated, so each IP
-/// gets a rate; the app's back end (with API_KEY) is exempt.
+/// gets a rate; the app's back end (with API_KEY) is exempt. The IP whose
+/// `SESSION_MAX_PER_IP` the session counts toward: `None` for the back end.
 fn admit_creation(
     app: &AppState,
     headers: &HeaderMap,
     client: ClientIp,
-) -> Result<(), SessionError> {
-    if crate::api_key::check(&app.settings.api_key, headers).is_ok()
-        || per_ip::allow(&app.limits.session_creates, client.0)
-    {
-        return Ok(());
+) -> Result<Option<IpAddr>, SessionError> {
+    if crate::api_key::check(&app.settings.api_key, headers).is_ok() {
+        return Ok(None);
+    }
+    if per_ip::allow(&app.limits.session_creates, client.0) {
+        return Ok(Some(client.0));
     }
     app.metrics.per_ip_refused.inc();
     Err(SessionError(
@@ -112,11 +116,41 @@ fn admit_creation(
 
 async fn new_session(
     app: &AppState,
+    creator: Option<IpAddr>,
     kind: String,
     ttl_secs: u64,
     info: Value,
 ) -> Result<SessionState, SessionError> {
     let now = clock::now_ms();
+    let s = &app.settings;
+    // The session holds its place in SESSION_MAX_ACTIVE until then, and its creator's too.
+    let until_ms = now + ttl_secs * 1000 + s.session_retention.saturating_mul(1000);
+    let live = app.limits.live_sessions.as_ref().zip(creator);
+    if let Some((live, ip)) = live {
+        if !live.acquire(ip, now, until_ms) {
+            app.metrics.per_ip_refused.inc();
+            return Err(SessionError(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many live sessions from this address (SESSION_MAX_PER_IP); retry later".into(),
+            ));
+        }
+    }
+    let created = store_session(app, now, kind, ttl_secs, info).await;
+    if !matches!(created, Ok(_)) {
+        if let Some((live, ip)) = live {
+            live.release(ip, until_ms);
+        }
+    }
+    created
+}
+
+async fn store_session(
+    app: &AppState,
+    now: u64,
+    kind: String,
+    ttl_secs: u64,
+    info: Value,
+) -> Result<SessionState, SessionError> {
     let state = SessionState {
         id: random_session_id().as_str().to_owned(),
         kind,
@@ -167,11 +201,11 @@ pub async fn generate(
     client: ClientIp,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, SessionError> {
-    admit_creation(&app, &headers, client)?;
+    let creator = admit_creation(&app, &headers, client)?;
     let v = optional_body(raw)?;
     let info = text_field(&v, "client_info", 1024)?.map_or(Value::Null, Value::String);
     let ttl = app.settings.session_ttl;
-    let state = new_session(&app, "qr_login".into(), ttl, info).await?;
+    let state = new_session(&app, creator, "qr_login".into(), ttl, info).await?;
     let qr_data = json!({
         "session_id": state.id,
         "action": "login",
@@ -193,7 +227,7 @@ pub async fn create(
     client: ClientIp,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, SessionError> {
-    admit_creation(&app, &headers, client)?;
+    let creator = admit_creation(&app, &headers, client)?;
     let v = optional_body(raw)?;
     let s = &app.settings;
     let ttl = match v.get("ttl_secs") {
@@ -209,7 +243,7 @@ pub async fn create(
         },
     };
     let kind = text_field(&v, "kind", 64)?.unwrap_or_else(|| "generic".into());
-    let state = new_session(&app, kind, ttl, Value::Null).await?;
+    let state = new_session(&app, creator, kind, ttl, Value::Null).await?;
     Ok(Json(json!({
         "session_id": state.id,
         "expires_at": state.expires_ms / 1000,

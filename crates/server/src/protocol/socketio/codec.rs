@@ -39,6 +39,8 @@ pub struct SocketIoRenderer {
     pub dropped: AtomicU64,
     /// Client events the server does not handle that asked for no ack, dropped.
     pub ignored: AtomicU64,
+    /// Engine.IO sessions not yet counted by the engine.
+    pub sessions: std::sync::Arc<super::EngineSessions>,
 }
 
 impl SocketIoRenderer {
