@@ -136,7 +136,7 @@ async fn new_session(
         }
     }
     let created = store_session(app, now, kind, ttl_secs, info).await;
-    if !matches!(created, Ok(_)) {
+    if created.is_err() {
         if let Some((live, ip)) = live {
             live.release(ip, until_ms);
         }
