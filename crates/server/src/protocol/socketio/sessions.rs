@@ -211,11 +211,12 @@ fn open_packet_sid(body: &[u8]) -> Option<String> {
 /// The session's overflow beyond its `SOCKETIO_MAX_BUFFER` channel: the slow-consumer
 /// policy of every other socket (`SEND_QUEUE_MAX_FRAMES`, `SLOW_CONSUMER_TIMEOUT_MS`).
 fn overflow_limits(app: &AppState) -> OverflowLimits {
-    let counted = app.clone();
+    // The engine, not the whole state: the session must not keep the server alive.
+    let engine = app.engine.clone();
     OverflowLimits {
         max_packets: app.settings.send_queue_max_frames,
         timeout: app.settings.slow_consumer_timeout(),
-        on_slow: Arc::new(move || counted.engine.metrics().slow_consumers.inc()),
+        on_slow: Arc::new(move || engine.metrics().slow_consumers.inc()),
     }
 }
 
