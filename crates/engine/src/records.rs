@@ -98,6 +98,12 @@ pub trait OnlineRecords: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<OnlineRecord>, StoreError>;
 
+    /// Keeps at most `max` offline records (0 = no limit): a record going offline beyond it
+    /// removes the oldest offline ones, so that logins of ever new players (from many
+    /// addresses) cannot grow the store without bound during the retention. Set once at
+    /// start-up.
+    fn set_offline_cap(&self, _max: u64) {}
+
     /// Removes offline records past their retention. Stores with native key expiry need
     /// nothing.
     async fn purge(&self, _now_ms: u64) -> Result<(), StoreError> {

@@ -5,6 +5,7 @@
 //! flip a record and an expiry loses to a later heartbeat. `touch` sends its heartbeats in
 //! one pipeline.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use activenow_engine::records::Login;
@@ -26,6 +27,8 @@ pub struct RedisOnlineRecords {
     client: Client,
     keys: Keys,
     scripts: Arc<Scripts>,
+    /// Offline records kept at most (0 = no limit), enforced by `off` in the script.
+    offline_cap: AtomicU64,
 }
 
 impl RedisOnlineRecords {
@@ -34,6 +37,7 @@ impl RedisOnlineRecords {
             client,
             keys,
             scripts,
+            offline_cap: AtomicU64::new(0),
         }
     }
 
@@ -79,6 +83,8 @@ impl RedisOnlineRecords {
                 now_ms.to_string(),
                 now_ms.saturating_add(retain_ms).to_string(),
                 before.map(|b| b.to_string()).unwrap_or_default(),
+                self.keys.online_prefix(),
+                self.offline_cap.load(Ordering::Relaxed).to_string(),
             ],
         )
         .await
@@ -220,6 +226,10 @@ impl OnlineRecords for RedisOnlineRecords {
             )
             .await?;
         strings(reply)?.chunks(FIELDS).map(decode).collect()
+    }
+
+    fn set_offline_cap(&self, max: u64) {
+        self.offline_cap.store(max, Ordering::Relaxed);
     }
 
     async fn purge(&self, now_ms: u64) -> Result<(), StoreError> {

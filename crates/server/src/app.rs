@@ -98,8 +98,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::observe::routes())
         .merge(crate::pages::routes(&state))
         .layer(protocol::socketio::layer(&state))
-        .layer(axum::middleware::map_request(
-            protocol::socketio::detach_request,
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            protocol::socketio::sessions::gate,
         ))
         .layer(DefaultBodyLimit::max(
             crate::transport::serve::HttpLimits::from_settings(&state.settings).max_body,

@@ -113,8 +113,9 @@ settings! {
     metadata_max_value_bytes: usize = 65_536, "METADATA_MAX_VALUE_BYTES";
     /// Longest lock TTL a client may ask for, milliseconds [default: 3600000].
     lock_max_ttl_ms: u64 = 3_600_000, "LOCK_MAX_TTL_MS";
-    /// Socket.IO packets waiting per socket; when full, further packets to that socket are
-    /// dropped and counted [default: 64].
+    /// Socket.IO packets waiting per socket in its Engine.IO channel; beyond it, up to
+    /// SEND_QUEUE_MAX_FRAMES wait in the socket's overflow, for at most
+    /// SLOW_CONSUMER_TIMEOUT_MS (then the socket is closed as a slow consumer) [default: 64].
     socketio_max_buffer: usize = 64, "SOCKETIO_MAX_BUFFER";
     /// Largest Engine.IO message (a WebSocket message or a polling request body), bytes;
     /// larger ones close the session. Seed 1's Node server allows 1,000,000 (Socket.IO's
@@ -138,6 +139,9 @@ settings! {
     socketio_ping_interval_ms: u64 = 25_000, "SOCKETIO_PING_INTERVAL_MS";
     /// Milliseconds to wait for an Engine.IO pong before closing [default: 20000].
     socketio_ping_timeout_ms: u64 = 20_000, "SOCKETIO_PING_TIMEOUT_MS";
+    /// Milliseconds an Engine.IO session may stay open without a Socket.IO CONNECT; it
+    /// holds a MAX_CONNECTIONS place meanwhile [default: 10000].
+    socketio_connect_timeout_ms: u64 = 10_000, "SOCKETIO_CONNECT_TIMEOUT_MS";
     /// Pending connections the kernel queues for accept (capped by net.core.somaxconn); the
     /// usual 1024 overflows under connection bursts [default: 4096].
     listen_backlog: u32 = 4096, "LISTEN_BACKLOG";
@@ -194,6 +198,9 @@ settings! {
     online_ping_timeout_ms: u64 = 10_000, "ONLINE_PING_TIMEOUT_MS";
     /// Seconds an offline player's record (status offline, logoutTime) is kept [default: 3600].
     online_record_retention: u64 = 3600, "ONLINE_RECORD_RETENTION";
+    /// Offline records kept at most (all nodes together on Redis); one more going offline
+    /// removes the oldest, retention or not. 0 = no limit [default: 100000].
+    online_max_offline_records: u64 = 100_000, "ONLINE_MAX_OFFLINE_RECORDS";
     /// Players per page of `GET /api/online/players` without `limit` [default: 100].
     online_page_default: usize = 100, "ONLINE_PAGE_DEFAULT";
     /// Largest `limit` of `GET /api/online/players` [default: 1000].
@@ -242,6 +249,10 @@ settings! {
     /// per second (bursts of twice as many); beyond it 429. Calls with the API_KEY bearer
     /// are exempt. 0 = no limit [default: 5].
     session_creates_per_ip_per_second: u32 = 5, "SESSION_CREATES_PER_IP_PER_SECOND";
+    /// Push sessions one client IP may hold on this node, each until its expiry +
+    /// SESSION_RETENTION (429 beyond; calls with API_KEY are exempt); 0 = no limit
+    /// [default: 100].
+    session_max_per_ip: u64 = 100, "SESSION_MAX_PER_IP";
     /// Pushes kept per session for sockets that connect later [default: 16].
     session_max_pushes: usize = 16, "SESSION_MAX_PUSHES";
     /// Pusher (`/app/{key}`, `/apps/{id}/...`): the app id of the one Pusher app; with any of
@@ -467,6 +478,9 @@ impl Settings {
         }
         if self.socketio_ping_interval_ms == 0 || self.socketio_ping_timeout_ms == 0 {
             return invalid("SOCKETIO_PING_*", "must be positive");
+        }
+        if self.socketio_connect_timeout_ms == 0 {
+            return invalid("SOCKETIO_CONNECT_TIMEOUT_MS", "must be positive");
         }
         if self.channel_publish_rate == 0 {
             return invalid("CHANNEL_PUBLISH_RATE", "must be positive");

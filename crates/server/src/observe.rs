@@ -167,7 +167,7 @@ async fn metrics(State(app): State<AppState>) -> Response {
     line(
         "socketio_dropped_total",
         "counter",
-        "Socket.IO broadcast packets dropped because a socket's buffer (SOCKETIO_MAX_BUFFER) was full.",
+        "Socket.IO broadcast packets not queued: the socket was closing or at its overflow bound (SEND_QUEUE_MAX_FRAMES).",
         app.socketio
             .dropped
             .load(std::sync::atomic::Ordering::Relaxed),

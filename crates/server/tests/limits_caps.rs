@@ -307,3 +307,71 @@ async fn the_online_ip_is_the_forwarded_client_only_behind_a_trusted_proxy() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn session_max_per_ip_caps_live_sessions_until_their_expiry() {
+    let server = common::spawn(settings(|s| {
+        s.session_max_per_ip = 3;
+        s.session_retention = 0;
+        s.session_expiry_check_ms = 50;
+        s.api_key = "k".into();
+    }))
+    .await;
+    for _ in 0..3 {
+        assert_eq!(create_session(&server, &[]).await.0, 200);
+    }
+    let (status, body) = create_session(&server, &[]).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("SESSION_MAX_PER_IP"));
+    // The app's back end is not one client.
+    let (status, _) = create_session(&server, &[("authorization", "Bearer k")]).await;
+    assert_eq!(status, 200);
+    // Each place comes back when its session expires (ttl 1 s, no retention).
+    tokio::time::timeout(WAIT, async {
+        while create_session(&server, &[]).await.0 != 200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("expired sessions kept their per-IP places");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_records_are_capped_and_the_oldest_go_first() {
+    let redis = RedisServer::start();
+    for backend in backends(&redis, "offline-cap").await {
+        let name = backend.name;
+        let server = spawn_with(settings(|s| s.online_max_offline_records = 3), backend).await;
+        for i in 0..6 {
+            let player = format!("p{i}");
+            assert_eq!(login(&server, &player).await, 200);
+            let body = json!({ "playerId": player }).to_string();
+            assert_eq!(server.post("/api/online/logout", &[], &body).await.0, 200);
+        }
+        // Logged in again, a player's record no longer counts as offline: one more can go
+        // offline without pushing another out.
+        assert_eq!(login(&server, "p5").await, 200);
+        assert_eq!(login(&server, "p6").await, 200);
+        let body = json!({ "playerId": "p6" }).to_string();
+        assert_eq!(server.post("/api/online/logout", &[], &body).await.0, 200);
+        let mut kept = Vec::new();
+        for i in 0..7 {
+            let (status, record) = server.get(&format!("/api/online/player/p{i}")).await;
+            match status {
+                200 => kept.push(format!("p{i} {}", record["status"].as_str().unwrap_or(""))),
+                404 => {}
+                other => panic!("{name}: {other} {record}"),
+            }
+        }
+        assert_eq!(
+            kept,
+            ["p3 offline", "p4 offline", "p5 online", "p6 offline"],
+            "{name}"
+        );
+        server.stop().await;
+    }
+}

@@ -58,6 +58,8 @@ impl<H: EngineIoHandler> EngineIo<H> {
             supports_binary,
         );
         let socket = Arc::new(socket);
+        // ActiveNow patch: the overflow's flusher (only for sessions that have one).
+        socket.clone().spawn_overflow();
         self.sockets
             .write()
             .unwrap()

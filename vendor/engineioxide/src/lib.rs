@@ -12,6 +12,7 @@ pub use engineioxide_core::{OpenPacket, Packet, PacketParseError};
 pub mod config;
 pub mod handler;
 pub mod limits;
+pub mod overflow;
 pub mod layer;
 pub mod service;
 pub mod socket;

@@ -64,6 +64,7 @@ use std::{
     time::Duration,
 };
 
+use crate::overflow::{Next, Overflow, OverflowLimits};
 use crate::{config::EngineIoConfig, errors::Error};
 use bytes::Bytes;
 use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Str, TransportType};
@@ -115,18 +116,30 @@ impl From<&Error> for Option<DisconnectReason> {
 /// A permit to emit a message to the client.
 /// A permit holds a place in the internal channel to send one packet to the client.
 pub struct Permit<'a> {
-    inner: mpsc::Permit<'a, PacketBuf>,
+    inner: PermitInner<'a>,
+}
+/// ActiveNow patch: a place in the channel, or in the session's overflow when the channel
+/// is full (see [`crate::overflow`]).
+enum PermitInner<'a> {
+    Channel(mpsc::Permit<'a, PacketBuf>),
+    Overflow(&'a Overflow),
 }
 impl Permit<'_> {
+    fn send_buf(self, packets: PacketBuf) {
+        match self.inner {
+            PermitInner::Channel(permit) => permit.send(packets),
+            PermitInner::Overflow(overflow) => overflow.push(packets),
+        }
+    }
     /// Consume the permit and emit a message to the client.
     #[inline]
     pub fn emit(self, msg: Str) {
-        self.inner.send(smallvec![Packet::Message(msg)]);
+        self.send_buf(smallvec![Packet::Message(msg)]);
     }
     /// Consume the permit and emit a binary message to the client.
     #[inline]
     pub fn emit_binary(self, data: Bytes) {
-        self.inner.send(smallvec![Packet::Binary(data)]);
+        self.send_buf(smallvec![Packet::Binary(data)]);
     }
 
     /// Consume the permit and emit a message with multiple binary data to the client.
@@ -138,7 +151,7 @@ impl Permit<'_> {
         for d in data {
             packets.push(Packet::Binary(d));
         }
-        self.inner.send(packets);
+        self.send_buf(packets);
     }
 
     /// Consume the permit and emit a message with multiple binary data to the client.
@@ -150,7 +163,7 @@ impl Permit<'_> {
         for d in data {
             packets.push(Packet::Binary(d));
         }
-        self.inner.send(packets);
+        self.send_buf(packets);
     }
 }
 
@@ -241,6 +254,9 @@ where
 
     /// If the client supports binary packets (via polling XHR2)
     pub(crate) supports_binary: bool,
+
+    /// ActiveNow patch: packets waiting beyond a full channel (see [`crate::overflow`]).
+    overflow: Option<Overflow>,
 }
 
 impl<D> Socket<D>
@@ -258,6 +274,11 @@ where
         let (internal_tx, internal_rx) = mpsc::channel(config.max_buffer_size);
         let (heartbeat_tx, heartbeat_rx) = mpsc::channel(1);
         let (volatile_tx, volatile_rx) = watch::channel(None);
+        let overflow = req_parts
+            .extensions
+            .get::<OverflowLimits>()
+            .cloned()
+            .map(Overflow::new);
 
         Self {
             id: Sid::new(),
@@ -280,7 +301,41 @@ where
             req_parts,
 
             supports_binary,
+            overflow,
         }
+    }
+
+    /// ActiveNow patch: with an overflow, spawns the task that moves its packets into the
+    /// channel as it drains and closes the session when the overflow stays non-empty for
+    /// its timeout or reaches its bound.
+    pub(crate) fn spawn_overflow(self: Arc<Self>) {
+        if self.overflow.is_none() {
+            return;
+        }
+        let cancellation_token = self.cancellation_token.clone();
+        tokio::spawn(cancellation_token.run_until_cancelled_owned(async move {
+            let Some(overflow) = &self.overflow else {
+                return;
+            };
+            loop {
+                match overflow.next() {
+                    Next::Idle => overflow.woken().await,
+                    Next::Close => break,
+                    Next::Flush(deadline) => {
+                        tokio::select! {
+                            permit = self.internal_tx.reserve() => match permit {
+                                Ok(permit) => overflow.flush_one(permit),
+                                Err(_) => return,
+                            },
+                            _ = tokio::time::sleep_until(deadline) => break,
+                            _ = overflow.woken() => {}
+                        }
+                    }
+                }
+            }
+            overflow.slow();
+            self.close(DisconnectReason::TransportError);
+        }));
     }
 
     /// Sends a packet to the connection.
@@ -370,9 +425,11 @@ where
             #[cfg(feature = "tracing")]
             tracing::trace!(sid = ?self.id, "emitting ping");
 
-            self.internal_tx
-                .try_send(smallvec![Packet::Ping])
-                .map_err(|_| Error::HeartbeatTimeout)?;
+            // ActiveNow patch: through the overflow, so that a ping during a burst does not
+            // close a client that reads.
+            self.reserve()
+                .map_err(|_| Error::HeartbeatTimeout)?
+                .send_buf(smallvec![Packet::Ping]);
 
             #[cfg(feature = "tracing")]
             tracing::trace!(sid = ?self.id, "waiting for pong");
@@ -442,8 +499,15 @@ where
     /// If the socket is closed, the function will return a [`TrySendError::Closed`] error.
     #[inline]
     pub fn reserve(&self) -> Result<Permit<'_>, TrySendError<()>> {
-        let permit = self.internal_tx.try_reserve()?;
-        Ok(Permit { inner: permit })
+        // ActiveNow patch: a full channel queues in the overflow, if the session has one.
+        let inner = match &self.overflow {
+            None => PermitInner::Channel(self.internal_tx.try_reserve()?),
+            Some(overflow) => match overflow.reserve(&self.internal_tx)? {
+                Some(permit) => PermitInner::Channel(permit),
+                None => PermitInner::Overflow(overflow),
+            },
+        };
+        Ok(Permit { inner })
     }
 
     /// Emits a message to the client.
@@ -630,6 +694,7 @@ where
             req_parts: http::Request::<()>::default().into_parts().0,
 
             supports_binary: true,
+            overflow: None,
         };
         let sock = Arc::new(sock);
 

@@ -1,7 +1,8 @@
 //! Online-status records in memory: one ordered map (player-id order is the list order) behind
 //! a std mutex held for a few map operations, never across an await.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -13,6 +14,8 @@ use crate::records::{Login, OnlineRecord, OnlineRecords};
 #[derive(Default)]
 pub struct MemoryOnlineRecords {
     records: Mutex<Records>,
+    /// Offline records kept at most (0 = no limit).
+    offline_cap: AtomicU64,
 }
 
 #[derive(Default)]
@@ -20,6 +23,32 @@ struct Records {
     map: BTreeMap<Identity, Entry>,
     /// Entries of `map` that are online, kept with every status change (the login cap).
     online: u64,
+    /// The offline entries by removal time: purge and the offline cap take the oldest.
+    offline: BTreeSet<(u64, Identity)>,
+}
+
+impl Records {
+    /// Removes the offline entry `(until, player)` from the map and the index.
+    fn drop_offline(&mut self, until: u64, player: &Identity) {
+        self.offline.remove(&(until, player.clone()));
+        if self
+            .map
+            .get(player)
+            .is_some_and(|e| e.retain_until_ms == Some(until))
+        {
+            self.map.remove(player);
+        }
+    }
+
+    /// Removes offline entries while `pred` holds for the oldest one.
+    fn drop_oldest_while(&mut self, pred: impl Fn(&Records, u64) -> bool) {
+        while let Some((until, player)) = self.offline.first().cloned() {
+            if !pred(self, until) {
+                break;
+            }
+            self.drop_offline(until, &player);
+        }
+    }
 }
 
 impl std::ops::Deref for Records {
@@ -64,11 +93,17 @@ impl MemoryOnlineRecords {
         if !entry.record.online || before.is_some_and(|b| entry.record.last_heartbeat_ms > b) {
             return None;
         }
+        let until = now_ms.saturating_add(retain_ms);
         entry.record.online = false;
         entry.record.logout_ms = Some(now_ms);
-        entry.retain_until_ms = Some(now_ms.saturating_add(retain_ms));
+        entry.retain_until_ms = Some(until);
         let record = entry.record.clone();
         map.online -= 1;
+        map.offline.insert((until, player.clone()));
+        let cap = self.offline_cap.load(Ordering::Relaxed);
+        if cap > 0 {
+            map.drop_oldest_while(|m, _| m.offline.len() as u64 > cap);
+        }
         Some(record)
     }
 }
@@ -83,11 +118,15 @@ impl OnlineRecords for MemoryOnlineRecords {
             }
         }
         let was_online = map.get(login.player).is_some_and(|e| e.record.online);
+        let retained = map.get(login.player).and_then(|e| e.retain_until_ms);
         if !was_online {
             if login.max_online > 0 && map.online >= login.max_online {
                 return Ok(None);
             }
             map.online += 1;
+        }
+        if let Some(until) = retained {
+            map.offline.remove(&(until, login.player.clone()));
         }
         let record = OnlineRecord {
             player: login.player.clone(),
@@ -180,9 +219,13 @@ impl OnlineRecords for MemoryOnlineRecords {
             .collect())
     }
 
+    fn set_offline_cap(&self, max: u64) {
+        self.offline_cap.store(max, Ordering::Relaxed);
+    }
+
     async fn purge(&self, now_ms: u64) -> Result<(), StoreError> {
-        // Online entries are always visible: the online count does not change.
-        self.map().retain(|_, e| e.visible(now_ms));
+        // Online entries are never in the offline index: the online count does not change.
+        self.map().drop_oldest_while(|_, until| until <= now_ms);
         Ok(())
     }
 }

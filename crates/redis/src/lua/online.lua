@@ -49,8 +49,9 @@ elseif op == 'hb' then
   end
   return rec(h, id)
 elseif op == 'off' then
-  -- ARGV: now, removal time, heartbeat bound ('' = none). An expiry loses to a heartbeat
-  -- after the bound.
+  -- ARGV: now, removal time, heartbeat bound ('' = none), key prefix, offline cap (0 = no
+  -- limit). An expiry loses to a heartbeat after the bound. Beyond the cap the oldest
+  -- offline records go.
   local f = redis.call('HMGET', h, 'online', 'hb')
   if f[1] ~= '1' then
     return false
@@ -61,7 +62,19 @@ elseif op == 'off' then
   redis.call('HSET', h, 'online', '0', 'logout', ARGV[3], 'until', ARGV[4])
   redis.call('ZREM', on_idx, id)
   redis.call('ZADD', off_idx, ARGV[4], id)
-  return rec(h, id)
+  local r = rec(h, id)
+  local cap = tonumber(ARGV[7]) or 0
+  local over = cap > 0 and redis.call('ZCARD', off_idx) - cap or 0
+  if over > 0 then
+    for _, who in ipairs(redis.call('ZRANGE', off_idx, 0, over - 1)) do
+      local key = ARGV[6] .. who
+      if redis.call('HGET', key, 'online') ~= '1' then
+        redis.call('DEL', key)
+      end
+      redis.call('ZREM', off_idx, who)
+    end
+  end
+  return r
 elseif op == 'get' then
   -- ARGV: now. Offline records only within their retention.
   local f = redis.call('HMGET', h, 'online', 'until')

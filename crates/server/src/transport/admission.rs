@@ -20,9 +20,15 @@ pub fn refuse_origin(app: &AppState, headers: &HeaderMap) -> Option<Response> {
     ))
 }
 
+/// What `MAX_CONNECTIONS` counts: the engine's connections of this node and the Engine.IO
+/// sessions not joined to it yet.
+pub fn connections_held(app: &AppState) -> u64 {
+    app.engine.local_connections() + app.socketio.sessions.pending()
+}
+
 /// 503 when this node already holds `MAX_CONNECTIONS` sockets.
 pub fn refuse_capacity(app: &AppState) -> Option<Response> {
-    if app.engine.local_connections() < app.settings.max_connections {
+    if connections_held(app) < app.settings.max_connections {
         return None;
     }
     app.metrics.upgrades_refused.inc();

@@ -166,6 +166,69 @@ impl RateTable {
     }
 }
 
+/// Live objects per IP that hold their place until a known time (push sessions: their
+/// expiry + retention): a list of those times per IP, pruned as they pass.
+pub struct LiveCounts {
+    max: usize,
+    shards: Box<[Mutex<LiveShard>]>,
+}
+
+#[derive(Default)]
+struct LiveShard {
+    until_ms: HashMap<IpKey, Vec<u64>>,
+    sweep_at: usize,
+}
+
+impl LiveCounts {
+    /// `None` for a cap of 0 (no limit).
+    pub fn new(max: u64) -> Option<LiveCounts> {
+        (max > 0).then(|| LiveCounts {
+            max: usize::try_from(max).unwrap_or(usize::MAX),
+            shards: shards(),
+        })
+    }
+
+    /// Takes a place for one more object of `ip` until `until_ms`; `false` when `ip` holds
+    /// `max` live ones at `now_ms`.
+    pub fn acquire(&self, ip: IpAddr, now_ms: u64, until_ms: u64) -> bool {
+        let key = IpKey::of(ip);
+        let mut shard = lock(&self.shards[key.shard()]);
+        if shard.until_ms.len() >= shard.sweep_at.max(SWEEP_AT) {
+            shard.until_ms.retain(|_, live| {
+                live.retain(|&t| t > now_ms);
+                !live.is_empty()
+            });
+            shard.sweep_at = shard.until_ms.len() * 2;
+        }
+        let live = shard.until_ms.entry(key).or_default();
+        live.retain(|&t| t > now_ms);
+        if live.len() >= self.max {
+            return false;
+        }
+        live.push(until_ms);
+        true
+    }
+
+    /// Gives back a place taken by [`acquire`](Self::acquire) (the creation failed).
+    pub fn release(&self, ip: IpAddr, until_ms: u64) {
+        let key = IpKey::of(ip);
+        let mut shard = lock(&self.shards[key.shard()]);
+        if let Some(live) = shard.until_ms.get_mut(&key) {
+            if let Some(i) = live.iter().position(|&t| t == until_ms) {
+                live.swap_remove(i);
+            }
+            if live.is_empty() {
+                shard.until_ms.remove(&key);
+            }
+        }
+    }
+
+    /// IPs tracked now (for tests and metrics).
+    pub fn tracked(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).until_ms.len()).sum()
+    }
+}
+
 /// Every per-IP limit of the node, and the proxies whose forwarded addresses count.
 pub struct IpLimits {
     pub trusted: TrustedProxies,
@@ -174,6 +237,8 @@ pub struct IpLimits {
     pub handshakes: Option<RateTable>,
     pub online_logins: Option<RateTable>,
     pub session_creates: Option<RateTable>,
+    /// `SESSION_MAX_PER_IP`: push sessions holding their place, per IP.
+    pub live_sessions: Option<LiveCounts>,
 }
 
 impl IpLimits {
@@ -195,6 +260,7 @@ impl IpLimits {
             handshakes: RateTable::new(settings.max_handshakes_per_ip_per_second),
             online_logins: RateTable::new(settings.online_logins_per_ip_per_second),
             session_creates: RateTable::new(settings.session_creates_per_ip_per_second),
+            live_sessions: LiveCounts::new(settings.session_max_per_ip),
         }
     }
 }
@@ -243,6 +309,21 @@ mod tests {
             IpKey::of(ip("2001:db8:0:1::1"))
         );
         assert_ne!(IpKey::of(ip("::1")), IpKey::of(ip("0.0.0.1")));
+    }
+
+    #[test]
+    fn live_places_pass_with_their_time_and_empty_ips_are_forgotten() {
+        let live = LiveCounts::new(2).unwrap();
+        assert!(live.acquire(ip("1.2.3.4"), 0, 100));
+        assert!(live.acquire(ip("1.2.3.4"), 0, 200));
+        assert!(!live.acquire(ip("1.2.3.4"), 50, 300), "two live ones");
+        assert!(live.acquire(ip("1.2.3.5"), 50, 300), "another IP");
+        assert!(
+            live.acquire(ip("1.2.3.4"), 100, 300),
+            "the first one passed"
+        );
+        live.release(ip("1.2.3.5"), 300);
+        assert_eq!(live.tracked(), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,6 +2,7 @@
 //! Nothing here sleeps to wait for an event: every wait is for a message, with a timeout.
 #![allow(dead_code)]
 
+pub mod eio;
 pub mod raw;
 pub mod shared;
 

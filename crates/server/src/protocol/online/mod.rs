@@ -143,6 +143,9 @@ impl Online {
     /// cross-node logout listener.
     pub fn start(engine: &Engine, settings: &Settings) -> Online {
         let (tx, rx) = mpsc::channel(settings.online_event_queue);
+        engine
+            .online_records()
+            .set_offline_cap(settings.online_max_offline_records);
         let online = Online(Arc::new(Inner {
             engine: engine.clone(),
             records: engine.online_records().clone(),

@@ -80,7 +80,7 @@ fn handshake_refusal(
             ))
         }
     }
-    if app.engine.local_connections() >= app.settings.max_connections {
+    if crate::transport::admission::connections_held(app) >= app.settings.max_connections {
         return Some((code::OVER_CAPACITY, "Over capacity: reconnect later"));
     }
     None

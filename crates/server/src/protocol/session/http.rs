@@ -2,8 +2,10 @@
 //! app side (`Authorization: Bearer API_KEY`) that scans, confirms, rejects or notifies.
 //! Error bodies are `{"error": "..."}` with the reference's messages.
 
-use activenow_engine::sessions::{SessionState, PENDING};
+use activenow_engine::sessions::PENDING;
 use activenow_engine::{clock, PushOutcome};
+
+use super::create::{admit_creation, new_session};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -12,12 +14,10 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::app::AppState;
-use crate::protocol::activenow::random_session_id;
 use crate::transport::client_ip::ClientIp;
-use crate::transport::per_ip;
 
 /// An HTTP error with the body `{"error": message}`.
-pub struct SessionError(StatusCode, String);
+pub struct SessionError(pub(super) StatusCode, pub(super) String);
 
 impl IntoResponse for SessionError {
     fn into_response(self) -> Response {
@@ -90,63 +90,6 @@ fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), SessionError> {
         .map_err(|r| SessionError(r.status(), r.message().into()))
 }
 
-/// `SESSION_CREATES_PER_IP_PER_SECOND`: pages create sessions unauthenticated, so each IP
-/// gets a rate; the app's back end (with API_KEY) is exempt.
-fn admit_creation(
-    app: &AppState,
-    headers: &HeaderMap,
-    client: ClientIp,
-) -> Result<(), SessionError> {
-    if crate::api_key::check(&app.settings.api_key, headers).is_ok()
-        || per_ip::allow(&app.limits.session_creates, client.0)
-    {
-        return Ok(());
-    }
-    app.metrics.per_ip_refused.inc();
-    Err(SessionError(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too many sessions created from this address (SESSION_CREATES_PER_IP_PER_SECOND); retry later"
-            .into(),
-    ))
-}
-
-async fn new_session(
-    app: &AppState,
-    kind: String,
-    ttl_secs: u64,
-    info: Value,
-) -> Result<SessionState, SessionError> {
-    let now = clock::now_ms();
-    let state = SessionState {
-        id: random_session_id().as_str().to_owned(),
-        kind,
-        status: PENDING.into(),
-        created_ms: now,
-        expires_ms: now + ttl_secs * 1000,
-        info,
-        finished: false,
-        pushes: Vec::new(),
-        seq: 0,
-    };
-    let s = &app.settings;
-    let sessions = &app.sessions;
-    let created = sessions
-        .timed(sessions.store.create(
-            state.clone(),
-            s.session_max_active,
-            s.session_retention.saturating_mul(1000),
-        ))
-        .await
-        .map_err(unavailable)?;
-    if !created {
-        return Err(SessionError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many sessions (SESSION_MAX_ACTIVE); retry later".into(),
-        ));
-    }
-    Ok(state)
-}
-
 fn qr_image(data: &str) -> Option<String> {
     let code = qrcode::QrCode::new(data.as_bytes()).ok()?;
     let svg = code
@@ -167,11 +110,11 @@ pub async fn generate(
     client: ClientIp,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, SessionError> {
-    admit_creation(&app, &headers, client)?;
+    let creator = admit_creation(&app, &headers, client)?;
     let v = optional_body(raw)?;
     let info = text_field(&v, "client_info", 1024)?.map_or(Value::Null, Value::String);
     let ttl = app.settings.session_ttl;
-    let state = new_session(&app, "qr_login".into(), ttl, info).await?;
+    let state = new_session(&app, creator, "qr_login".into(), ttl, info).await?;
     let qr_data = json!({
         "session_id": state.id,
         "action": "login",
@@ -193,7 +136,7 @@ pub async fn create(
     client: ClientIp,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, SessionError> {
-    admit_creation(&app, &headers, client)?;
+    let creator = admit_creation(&app, &headers, client)?;
     let v = optional_body(raw)?;
     let s = &app.settings;
     let ttl = match v.get("ttl_secs") {
@@ -209,7 +152,7 @@ pub async fn create(
         },
     };
     let kind = text_field(&v, "kind", 64)?.unwrap_or_else(|| "generic".into());
-    let state = new_session(&app, kind, ttl, Value::Null).await?;
+    let state = new_session(&app, creator, kind, ttl, Value::Null).await?;
     Ok(Json(json!({
         "session_id": state.id,
         "expires_at": state.expires_ms / 1000,

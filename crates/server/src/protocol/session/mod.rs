@@ -7,6 +7,7 @@
 //! socket on whichever node holds it, and a socket that connects later replays it. Sockets
 //! skip pushes they already have by number.
 
+mod create;
 pub mod http;
 mod socket;
 

@@ -31,14 +31,17 @@ pub const METADATA_PUBLICATION: &str = "\u{1}metadata:event";
 /// per event per room; the renderer then emits once to the Socket.IO room of the same name
 /// and returns `None`, so nothing is queued per socket by the engine. socketioxide encodes
 /// the packet once and hands each socket a clone into its bounded buffer
-/// (`SOCKETIO_MAX_BUFFER` packets); a full buffer drops the packet for that socket.
+/// (`SOCKETIO_MAX_BUFFER` packets); beyond it the packet waits in the session's overflow
+/// (vendor/engineioxide, `overflow.rs`), whose slow-consumer policy closes the session.
 #[derive(Default)]
 pub struct SocketIoRenderer {
     io: OnceLock<SocketIo>,
-    /// Packets socketioxide could not queue (full per-socket buffer or closing socket).
+    /// Packets socketioxide could not queue (a closing socket, or one at its overflow bound).
     pub dropped: AtomicU64,
     /// Client events the server does not handle that asked for no ack, dropped.
     pub ignored: AtomicU64,
+    /// Engine.IO sessions not yet counted by the engine.
+    pub sessions: std::sync::Arc<super::EngineSessions>,
 }
 
 impl SocketIoRenderer {

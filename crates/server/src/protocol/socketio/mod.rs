@@ -22,6 +22,7 @@ mod locks;
 pub mod metadata;
 mod presence;
 mod relay;
+pub mod sessions;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -44,6 +45,7 @@ use crate::transport::rate::{RateLimit, Verdict};
 
 pub use codec::SocketIoRenderer;
 pub use relay::RelayEvents;
+pub use sessions::EngineSessions;
 
 /// The events the server handles itself (never relayed, never ignored).
 const HANDLED: &[&str] = &[
@@ -89,6 +91,7 @@ pub fn layer(app: &AppState) -> SocketIoLayer {
         .req_path("/socket.io")
         .ping_interval(Duration::from_millis(s.socketio_ping_interval_ms))
         .ping_timeout(Duration::from_millis(s.socketio_ping_timeout_ms))
+        .connect_timeout(Duration::from_millis(s.socketio_connect_timeout_ms))
         .max_buffer_size(s.socketio_max_buffer)
         .max_payload(s.socketio_max_payload_bytes as u64)
         .ws_read_buffer_size(s.socketio_ws_read_buffer_bytes)
@@ -156,6 +159,7 @@ fn admit(app: &AppState, s: &SocketRef) -> Result<(), &'static str> {
         app.metrics.upgrades_refused.inc();
         return Err("Origin is not in ALLOWED_ORIGINS");
     }
+    // The handshake already held a place (see `sessions`); this socket converts it.
     if app.engine.local_connections() >= app.settings.max_connections {
         app.metrics.upgrades_refused.inc();
         return Err("MAX_CONNECTIONS reached; try another node");
@@ -189,6 +193,11 @@ fn connect(
             ttl: app.settings.presence_ttl(),
         },
     );
+    // The engine counts this session from now on (`sessions`).
+    let guard = sessions::guard_of(s.req_parts());
+    if let Some(guard) = &guard {
+        guard.join();
+    }
     let session = Arc::new(Session {
         rate: Mutex::new(RateLimit::new(app.settings.max_messages_per_second)),
         relay_rate: Mutex::new(RateLimit::new(app.settings.socketio_relay_rate)),
@@ -199,6 +208,7 @@ fn connect(
         }),
         app,
         auth: proof.clone(),
+        guard,
     });
     if let Some(proof) = proof {
         proof.watch(s.clone());
@@ -242,6 +252,8 @@ pub(crate) struct Session {
     /// CLIENT_AUTH=jwt: the handshake token's subject, the only userId this socket may join
     /// as.
     auth: Option<Arc<auth::SocketAuth>>,
+    /// Its Engine.IO session's place (`sessions`).
+    guard: Option<Arc<sessions::SessionGuard>>,
 }
 
 struct Inner {
@@ -350,6 +362,10 @@ impl Session {
         };
         if let Some(conn) = conn {
             conn.disconnect().await;
+        }
+        // A namespace disconnect can leave the Engine.IO session open: it is pending again.
+        if let Some(guard) = &self.guard {
+            guard.leave();
         }
     }
 }
