@@ -7,7 +7,8 @@ use tokio::time::Instant;
 
 use crate::conformance::{engine_config, next_within, recorder, room, Seen};
 use crate::model::{EventKind, Identity, RoomEvent, State};
-use crate::{Backend, Engine, Liveness};
+use crate::engine::{Engine, Liveness};
+use crate::store::Backend;
 
 crate::conformance_suite!(async { Some(Backend::memory()) });
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use crate::memory::{shard_of, SHARDS};
+use crate::shard::{shard_of, SHARDS};
 use crate::metrics::Metrics;
 use crate::model::{ConnId, Room, RoomEvent, RoomMessage};
 use crate::outbox::Outbox;

@@ -45,7 +45,7 @@ use crate::error::{protocol, store_error};
 use crate::keys::Keys;
 use crate::record::{self, int};
 use crate::scripts::{eval, eval_all, Call, Scripts};
-use crate::RedisOptions;
+use crate::options::RedisOptions;
 
 mod liveness;
 mod reconcile;

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{shard_of, SHARDS};
+use crate::shard::{shard_of, SHARDS};
 use crate::error::StoreError;
 use crate::metadata::{ChannelKey, ChannelMetadata};
 use crate::store::MetadataStore;

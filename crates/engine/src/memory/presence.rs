@@ -3,7 +3,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{shard_of, SHARDS};
+use crate::shard::{shard_of, SHARDS};
 use crate::error::StoreError;
 use crate::model::{ConnId, EventKind, Identity, Member, PresenceEvent, Room, State};
 use crate::store::{JoinOutcome, PresenceStore, Transition, UpdateTarget};

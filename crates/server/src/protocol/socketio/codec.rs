@@ -2,17 +2,18 @@
 //! per room through socketioxide's room broadcast, which encodes the packet once) and the
 //! acks.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use activenow_engine::{
-    ChannelKey, EventKind, Member, MetadataChange, MetadataEntry, MetadataOp, Publication,
-    Renderer, Room, RoomEvent, State,
+    ChannelKey, EventKind, Member, MetadataChange, MetadataEntry, MetadataItem, MetadataOp,
+    Publication, Renderer, Room, RoomEvent, State,
 };
 use bytes::Bytes;
 use futures_util::FutureExt;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
 
@@ -166,7 +167,58 @@ pub struct MetadataResponse<'a> {
     pub channel_type: &'a str,
     pub total_count: usize,
     pub major_revision: u64,
-    pub metadata: &'a std::collections::BTreeMap<String, MetadataEntry>,
+    pub metadata: Entries<'a>,
+}
+
+/// A channel's items as `{key: {value, revision, updated?, authorUid?}}`, in this field order
+/// (an HTTP body is written straight from it).
+pub struct Entries<'a>(pub &'a BTreeMap<String, MetadataEntry>);
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryWire<'a> {
+    value: &'a str,
+    revision: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    author_uid: Option<&'a str>,
+}
+
+impl Serialize for Entries<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(key, e)| {
+            let entry = EntryWire {
+                value: &e.value,
+                revision: e.revision,
+                updated: e.updated.as_deref(),
+                author_uid: e.author_uid.as_deref(),
+            };
+            (key, entry)
+        }))
+    }
+}
+
+/// One item of a change event: `{key, value?, revision?}`.
+pub fn metadata_item(item: &MetadataItem) -> Value {
+    let mut out = Map::new();
+    out.insert("key".into(), json!(item.key));
+    if let Some(value) = &item.value {
+        out.insert("value".into(), json!(value));
+    }
+    if let Some(revision) = item.revision {
+        out.insert("revision".into(), json!(revision));
+    }
+    Value::Object(out)
+}
+
+/// `set`, `update` or `remove`.
+pub fn metadata_operation(op: MetadataOp) -> &'static str {
+    match op {
+        MetadataOp::Set => "set",
+        MetadataOp::Update => "update",
+        MetadataOp::Remove => "remove",
+    }
 }
 
 impl<'a> MetadataResponse<'a> {
@@ -181,7 +233,7 @@ impl<'a> MetadataResponse<'a> {
             channel_type: &channel.channel_type,
             total_count: metadata.items.len(),
             major_revision: metadata.major_revision,
-            metadata: &metadata.items,
+            metadata: Entries(&metadata.items),
         }
     }
 }
@@ -196,8 +248,8 @@ pub fn metadata_event(
     let mut data = json!({
         "channelName": channel.channel_name,
         "channelType": channel.channel_type,
-        "operation": op,
-        "items": change.items,
+        "operation": metadata_operation(op),
+        "items": change.items.iter().map(metadata_item).collect::<Vec<_>>(),
         "majorRevision": change.metadata.major_revision,
         "timestamp": change.ts_ms,
     });
