@@ -14,7 +14,11 @@
 //! - [`metadata`]: channel metadata records (Lua compare-and-set on the major revision).
 //! - [`locks`]: named locks (`PX` expiry on Redis' clock, Lua compare-then-act).
 //! - `keys`: key names and hash tags (Redis Cluster slots); `scripts` and `lua/`: the Lua
-//!   scripts and how they are called; `record`: how members are stored.
+//!   scripts and how they are called; `record`: how members are stored; `metadata_record`:
+//!   how channel metadata is stored; `options`: [`RedisOptions`].
+//!
+//! Files import one way (the `layering` test checks it): `lib.rs` only wires, nothing
+//! imports through it.
 //!
 //! # Client
 //! [fred](https://docs.rs/fred): it reconnects by itself with exponential back-off, re-
