@@ -56,8 +56,8 @@ pub use metadata::{
     MetadataLimits, MetadataOp, MetadataWrite,
 };
 pub use model::{
-    ConnId, EventKind, Identity, IdentityError, Member, PresenceEvent, Publication, Room, RoomEvent,
-    RoomMessage, RoomNameError, State,
+    ConnId, EventKind, Identity, IdentityError, Member, PresenceEvent, Publication, Room,
+    RoomEvent, RoomMessage, RoomNameError, State,
 };
 pub use outbox::{Outbox, OutboxLimits, Outgoing};
 pub use records::{OnlineRecord, OnlineRecords};

@@ -31,10 +31,8 @@ fn dependency_names(manifest: &str) -> Vec<String> {
     for line in manifest.lines().map(str::trim) {
         if line.starts_with('[') {
             // Normal and build dependencies ship with the engine; dev-dependencies do not.
-            in_deps = matches!(
-                line,
-                "[dependencies]" | "[build-dependencies]"
-            ) || (line.starts_with("[target.") && line.ends_with(".dependencies]"));
+            in_deps = matches!(line, "[dependencies]" | "[build-dependencies]")
+                || (line.starts_with("[target.") && line.ends_with(".dependencies]"));
             if let Some(table) = line
                 .strip_prefix("[dependencies.")
                 .and_then(|l| l.strip_suffix(']'))
@@ -74,7 +72,10 @@ fn the_manifest_reader_sees_every_dependency_table() {
     let manifest = "[dependencies]\ntokio = \"1\"\nhyper.workspace = true\n[dependencies.fred]\nversion = \"9\"\n\
                     [target.'cfg(linux)'.dependencies]\naxum = \"0.8\"\n\
                     [dev-dependencies]\nhyper = \"1\"\n";
-    assert_eq!(dependency_names(manifest), ["tokio", "hyper", "fred", "axum"]);
+    assert_eq!(
+        dependency_names(manifest),
+        ["tokio", "hyper", "fred", "axum"]
+    );
 }
 
 #[test]

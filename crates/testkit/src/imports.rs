@@ -125,7 +125,9 @@ fn strip_comments(text: &str) -> String {
         } else if c == 'r' && !prev_ident && matches!(next, Some('"' | '#')) {
             let hashes = chars[i + 1..].iter().take_while(|c| **c == '#').count();
             if chars.get(i + 1 + hashes) == Some(&'"') {
-                let close: String = std::iter::once('"').chain("#".repeat(hashes).chars()).collect();
+                let close: String = std::iter::once('"')
+                    .chain("#".repeat(hashes).chars())
+                    .collect();
                 i = find(&chars, i + 2 + hashes, &close).map_or(chars.len(), |j| j + close.len());
                 out.push_str("\"\"");
             } else {

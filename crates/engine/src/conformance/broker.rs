@@ -25,7 +25,11 @@ pub async fn broker_keeps_each_rooms_order(backend: Backend) {
         }
     }
     for (r, c) in rooms.iter().zip(&subscribers) {
-        assert_eq!(received(c, r).await, (0..MESSAGES).collect::<Vec<_>>(), "{r}");
+        assert_eq!(
+            received(c, r).await,
+            (0..MESSAGES).collect::<Vec<_>>(),
+            "{r}"
+        );
     }
     for c in subscribers {
         c.disconnect().await;

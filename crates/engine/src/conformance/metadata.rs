@@ -6,12 +6,12 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::support::{engine_config, room};
+use crate::engine::Engine;
 use crate::metadata::{
     ChannelKey, MetadataError, MetadataItem, MetadataLimits, MetadataOp, MetadataWrite,
 };
-use crate::store::{LockAcquire, LockRelease};
-use crate::engine::Engine;
 use crate::store::Backend;
+use crate::store::{LockAcquire, LockRelease};
 
 pub const LIMITS: MetadataLimits = MetadataLimits {
     max_items: 64,

@@ -31,7 +31,9 @@ pub async fn observers_see_this_nodes_transitions(backend: Backend) {
     c1.disconnect().await;
     c2.disconnect().await;
     let other = engine.connect(Liveness::Socket);
-    join(&other, &super::support::room("unobserved"), "q").await.unwrap();
+    join(&other, &super::support::room("unobserved"), "q")
+        .await
+        .unwrap();
     other.disconnect().await;
     let seen = log.0.lock().unwrap().clone();
     assert_eq!(

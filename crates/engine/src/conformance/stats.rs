@@ -78,8 +78,14 @@ pub async fn stats_history_is_shared_by_shared_backends(backend: Backend) {
     };
     let old = sample(1_000_000, 5);
     let new = sample(1_060_000, 6);
-    assert_eq!(engine.record_stats_sample(&old, 30_000).await.unwrap(), shared);
-    assert_eq!(engine.record_stats_sample(&new, 30_000).await.unwrap(), shared);
+    assert_eq!(
+        engine.record_stats_sample(&old, 30_000).await.unwrap(),
+        shared
+    );
+    assert_eq!(
+        engine.record_stats_sample(&new, 30_000).await.unwrap(),
+        shared
+    );
     let samples = engine.stats_samples(0).await.unwrap();
     if !shared {
         assert_eq!(samples, None);

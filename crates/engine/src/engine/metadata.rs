@@ -97,4 +97,3 @@ impl Engine {
         self.timed(self.backend().locks.holder(name)).await
     }
 }
-

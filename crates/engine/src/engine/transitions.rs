@@ -9,7 +9,9 @@ use super::observer::TransitionObserver;
 use super::registry::{ConnShared, Membership};
 use crate::clock;
 use crate::error::EngineError;
-use crate::model::{ConnId, Identity, Member, PresenceEvent, Publication, Room, RoomEvent, RoomMessage, State};
+use crate::model::{
+    ConnId, Identity, Member, PresenceEvent, Publication, Room, RoomEvent, RoomMessage, State,
+};
 use crate::store::{JoinOutcome, UpdateTarget};
 
 impl Engine {

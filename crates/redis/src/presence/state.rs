@@ -16,9 +16,9 @@ use fred::types::Value;
 
 use crate::error::{protocol, store_error};
 use crate::keys::Keys;
+use crate::options::RedisOptions;
 use crate::record::{self, int};
 use crate::scripts::{eval_all, Call, Scripts};
-use crate::options::RedisOptions;
 
 use super::outage::{Departed, Reconcile};
 

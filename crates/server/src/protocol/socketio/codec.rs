@@ -271,3 +271,77 @@ pub fn ack_error(code: Option<&str>, message: &str) -> Value {
         None => json!({"ok": false, "error": message}),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use activenow_engine::{ChannelMetadata, MetadataError};
+
+    use super::*;
+    use crate::protocol::socketio::metadata::error_code;
+
+    /// The HTTP body is written straight from [`MetadataResponse`]: its bytes, field order
+    /// included, are the wire format.
+    #[test]
+    fn metadata_bodies_keep_their_wire_shape() {
+        let channel = ChannelKey {
+            channel_type: "room".into(),
+            channel_name: "r1".into(),
+        };
+        let mut metadata = ChannelMetadata {
+            major_revision: 4,
+            ..ChannelMetadata::default()
+        };
+        metadata.items.insert(
+            "a".into(),
+            MetadataEntry {
+                value: "x".into(),
+                revision: 2,
+                updated: Some("2026-01-01T00:00:00.000Z".into()),
+                author_uid: Some("u1".into()),
+            },
+        );
+        metadata.items.insert(
+            "b".into(),
+            MetadataEntry {
+                value: "y".into(),
+                revision: 1,
+                updated: None,
+                author_uid: None,
+            },
+        );
+        let body = serde_json::to_string(&MetadataResponse::new(&channel, &metadata, 9)).unwrap();
+        assert_eq!(
+            body,
+            r#"{"timestamp":9,"channelName":"r1","channelType":"room","totalCount":2,"majorRevision":4,"metadata":{"a":{"value":"x","revision":2,"updated":"2026-01-01T00:00:00.000Z","authorUid":"u1"},"b":{"value":"y","revision":1}}}"#
+        );
+        let item = MetadataItem {
+            key: "a".into(),
+            value: None,
+            revision: Some(3),
+        };
+        assert_eq!(metadata_item(&item), json!({"key": "a", "revision": 3}));
+        assert_eq!(metadata_operation(MetadataOp::Remove), "remove");
+    }
+
+    #[test]
+    fn one_code_per_metadata_error() {
+        let codes: Vec<&str> = [
+            MetadataError::Conflict(String::new()),
+            MetadataError::Lock(String::new()),
+            MetadataError::Invalid(String::new()),
+            MetadataError::Store(activenow_engine::StoreError::Unavailable(String::new())),
+        ]
+        .iter()
+        .map(error_code)
+        .collect();
+        assert_eq!(
+            codes,
+            [
+                "METADATA_CONFLICT",
+                "METADATA_LOCK",
+                "METADATA_INVALID",
+                "internal"
+            ]
+        );
+    }
+}
