@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use crate::memory::{shard_of, SHARDS};
 use crate::metrics::Metrics;
 use crate::model::{ConnId, Room, RoomEvent, RoomMessage};
 use crate::outbox::Outbox;
+use crate::shard::{shard_of, SHARDS};
 use crate::store::MessageSink;
 
 /// A protocol's encoder. Called once per message per room, not per socket.

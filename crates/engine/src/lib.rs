@@ -12,15 +12,22 @@
 //! # Layout
 //! - [`model`]: rooms, identities, connection ids, members and events (plain data).
 //! - [`store`]: the backend contracts, one trait per concern.
-//! - [`memory`]: the in-memory backend (the default, single node).
+//! - [`memory`]: the in-memory backend (the default, single node) and [`Backend::memory`].
 //! - [`records`]: the online-status record store contract (HTTP online-status API).
 //! - [`sessions`]: the push-session store contract (a page waiting for one outcome).
-//! - [`engine`]: the [`Engine`] handle and per-connection [`Connection`] handle.
+//! - [`engine`]: the [`Engine`] handle and per-connection [`Connection`] handle, one concern
+//!   per file under `engine/` (config, liveness, observers, registry, reaper, subscriptions,
+//!   transitions, queries, metadata operations).
 //! - [`hub`]: local subscribers per room; renders each event once per protocol.
 //! - [`outbox`]: the bounded per-connection send queue and its slow-consumer policy.
-//! - [`metadata`]: channel metadata and named locks (rules of a write, engine operations).
+//! - [`metadata`]: channel metadata: the data and the rules of a write (pure).
+//! - `shard`: the sharding of the concurrent maps, shared by the core and the memory backend.
 //! - [`clock`]: wall-clock milliseconds and dates (monotonic time is tokio's `Instant`).
 //! - [`metrics`]: counters the server exports.
+//!
+//! Files import one way (the `layering` test checks it): `lib.rs` re-exports, nothing imports
+//! through it; the backend contracts ([`store`]) know no backend and no engine; the memory
+//! backend and the engine import the contracts; nothing imports the engine but tests.
 
 pub mod clock;
 pub mod engine;
@@ -33,6 +40,7 @@ pub mod model;
 pub mod outbox;
 pub mod records;
 pub mod sessions;
+mod shard;
 pub mod store;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -48,8 +56,8 @@ pub use metadata::{
     MetadataLimits, MetadataOp, MetadataWrite,
 };
 pub use model::{
-    ConnId, EventKind, Identity, Member, PresenceEvent, Publication, Room, RoomEvent, RoomMessage,
-    RoomNameError, State,
+    ConnId, EventKind, Identity, IdentityError, Member, PresenceEvent, Publication, Room,
+    RoomEvent, RoomMessage, RoomNameError, State,
 };
 pub use outbox::{Outbox, OutboxLimits, Outgoing};
 pub use records::{OnlineRecord, OnlineRecords};

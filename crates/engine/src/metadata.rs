@@ -1,6 +1,6 @@
-//! Channel metadata and named locks: the data, the rules of a write, and the engine's
-//! operations over the [`MetadataStore`](crate::store::MetadataStore) and
-//! [`LockStore`](crate::store::LockStore) backends.
+//! Channel metadata: the data and the rules of a write, pure (no store, no engine). The
+//! engine's operations over the [`MetadataStore`](crate::store::MetadataStore) and
+//! [`LockStore`](crate::store::LockStore) backends live in `engine/metadata.rs`.
 //!
 //! A channel, named by `(channelType, channelName)`, holds string items keyed by item key,
 //! each with its own revision, and a `majorRevision` that every change bumps. Writes are
@@ -10,63 +10,49 @@
 //! reads again and re-applies, so an expected item revision that went stale is reported as
 //! [`MetadataError::Conflict`] and an unconditional write is never lost.
 //!
-//! No wire format here: the protocol adapters shape acks, HTTP bodies and events.
+//! No wire format here (no serde, no error codes): the protocol adapters shape acks, HTTP
+//! bodies, events and codes, and a remote backend its own stored records.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock;
-use crate::engine::Engine;
 use crate::error::StoreError;
-use crate::store::{LockAcquire, LockHolder, LockRelease};
-
-/// Compare-and-set rounds before a write gives up (only under pathological contention:
-/// each lost round means another write succeeded).
-const MAX_CAS_ROUNDS: usize = 64;
 
 /// Names one channel's metadata record.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ChannelKey {
     pub channel_type: String,
     pub channel_name: String,
 }
 
 /// One item of a channel.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MetadataEntry {
     pub value: String,
     pub revision: u64,
     /// ISO 8601 time of the last write, when the writer asked for `addTimestamp`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
     /// The last writer, when it asked for `addUserId`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author_uid: Option<String>,
 }
 
 /// A channel's whole record. An unknown channel is the default: no items, major revision 0.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChannelMetadata {
     pub major_revision: u64,
     pub items: BTreeMap<String, MetadataEntry>,
 }
 
 /// An item as a client sends it, and as a change event reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MetadataItem {
     pub key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// The revision the writer expects (update) or wants (set); negative = no check.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<i64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetadataOp {
     /// Replace every item.
     Set,
@@ -124,18 +110,6 @@ pub enum MetadataError {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl MetadataError {
-    /// The client-visible error code; `None` for backend failures.
-    pub fn code(&self) -> Option<&'static str> {
-        match self {
-            MetadataError::Conflict(_) => Some("METADATA_CONFLICT"),
-            MetadataError::Lock(_) => Some("METADATA_LOCK"),
-            MetadataError::Invalid(_) => Some("METADATA_INVALID"),
-            MetadataError::Store(_) => None,
-        }
-    }
 }
 
 fn invalid<T>(msg: String) -> Result<T, MetadataError> {
@@ -295,89 +269,6 @@ pub fn apply(
     Ok(Some((next, items)))
 }
 
-impl Engine {
-    /// A channel's record (empty, major revision 0, when unknown).
-    pub async fn metadata(&self, channel: &ChannelKey) -> Result<ChannelMetadata, MetadataError> {
-        Ok(self.timed(self.backend().metadata.get(channel)).await?)
-    }
-
-    /// Validates, checks the lock, and applies `write` with compare-and-set rounds. Does not
-    /// broadcast: the caller renders the change event in its protocol and publishes it.
-    pub async fn write_metadata(
-        &self,
-        channel: &ChannelKey,
-        write: &MetadataWrite,
-        limits: &MetadataLimits,
-    ) -> Result<MetadataChange, MetadataError> {
-        validate(write, limits)?;
-        if let Some(lock) = &write.lock_name {
-            self.check_lock(lock, write.actor.as_deref()).await?;
-        }
-        let store = &self.backend().metadata;
-        for _ in 0..MAX_CAS_ROUNDS {
-            let current = self.timed(store.get(channel)).await?;
-            let ts_ms = clock::now_ms();
-            let Some((next, items)) = apply(&current, write, ts_ms, limits)? else {
-                return Ok(MetadataChange {
-                    metadata: current,
-                    items: Vec::new(),
-                    changed: false,
-                    ts_ms,
-                });
-            };
-            let stored = self
-                .timed(store.compare_and_set(channel, current.major_revision, &next))
-                .await?;
-            if stored {
-                return Ok(MetadataChange {
-                    metadata: next,
-                    items,
-                    changed: true,
-                    ts_ms,
-                });
-            }
-        }
-        Err(MetadataError::Conflict(
-            "channel metadata changed too often while writing; retry".into(),
-        ))
-    }
-
-    async fn check_lock(&self, lock: &str, actor: Option<&str>) -> Result<(), MetadataError> {
-        let holder = self.timed(self.backend().locks.holder(lock)).await?;
-        match (holder, actor) {
-            (None, _) => Err(MetadataError::Lock(format!(
-                "Lock \"{lock}\" is not held by any user"
-            ))),
-            (Some(_), None) => Err(MetadataError::Lock(format!(
-                "Lock \"{lock}\" requires an authenticated user"
-            ))),
-            (Some(h), Some(actor)) if h.owner != actor => Err(MetadataError::Lock(format!(
-                "Lock \"{lock}\" is held by a different user"
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    /// Takes (or, for its holder, extends) a named lock.
-    pub async fn acquire_lock(
-        &self,
-        name: &str,
-        owner: &str,
-        ttl_ms: u64,
-    ) -> Result<LockAcquire, StoreError> {
-        self.timed(self.backend().locks.acquire(name, owner, ttl_ms))
-            .await
-    }
-
-    pub async fn release_lock(&self, name: &str, owner: &str) -> Result<LockRelease, StoreError> {
-        self.timed(self.backend().locks.release(name, owner)).await
-    }
-
-    pub async fn lock_holder(&self, name: &str) -> Result<Option<LockHolder>, StoreError> {
-        self.timed(self.backend().locks.holder(name)).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,13 +312,13 @@ mod tests {
         let (m, _) = apply(&m, &upd, 0, &LIMITS).unwrap().unwrap();
         assert_eq!((m.major_revision, m.items["a"].revision), (2, 2));
         let stale = apply(&m, &upd, 0, &LIMITS).unwrap_err();
-        assert_eq!(stale.code(), Some("METADATA_CONFLICT"));
+        assert!(matches!(stale, MetadataError::Conflict(_)), "{stale:?}");
 
         let missing = write(MetadataOp::Update, vec![item("zz", Some("2"), None)]);
-        assert_eq!(
-            apply(&m, &missing, 0, &LIMITS).unwrap_err().code(),
-            Some("METADATA_INVALID")
-        );
+        assert!(matches!(
+            apply(&m, &missing, 0, &LIMITS).unwrap_err(),
+            MetadataError::Invalid(_)
+        ));
         let none = write(MetadataOp::Remove, vec![item("zz", None, None)]);
         assert!(apply(&m, &none, 0, &LIMITS).unwrap().is_none());
         let all = write(MetadataOp::Remove, vec![]);
@@ -442,12 +333,12 @@ mod tests {
         let mut set = write(MetadataOp::Set, vec![item("a", Some("1"), None)]);
         set.major_revision = Some(4);
         let e = apply(&ChannelMetadata::default(), &set, 0, &LIMITS).unwrap_err();
-        assert_eq!(e.code(), Some("METADATA_CONFLICT"));
+        assert!(matches!(e, MetadataError::Conflict(_)), "{e:?}");
         let long = write(MetadataOp::Set, vec![item("a", Some("123456789"), None)]);
-        assert_eq!(
-            validate(&long, &LIMITS).unwrap_err().code(),
-            Some("METADATA_INVALID")
-        );
+        assert!(matches!(
+            validate(&long, &LIMITS).unwrap_err(),
+            MetadataError::Invalid(_)
+        ));
         let key = write(MetadataOp::Set, vec![item("123456789", None, None)]);
         assert!(validate(&key, &LIMITS).is_err());
         let many = write(

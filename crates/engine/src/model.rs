@@ -83,7 +83,35 @@ impl fmt::Display for Room {
 #[serde(transparent)]
 pub struct Identity(Arc<str>);
 
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdentityError {
+    #[error("identity is empty")]
+    Empty,
+    #[error("identity is longer than {max_bytes} bytes")]
+    TooLong { max_bytes: usize },
+    #[error("identity contains a control character")]
+    ControlCharacter,
+}
+
 impl Identity {
+    /// Validates an identity named from outside (a client, a token, an HTTP body): 1 to
+    /// `max_bytes` bytes without control characters, the one rule for every protocol. Each
+    /// protocol keeps its own limit and its own message.
+    pub fn parse(id: &str, max_bytes: usize) -> Result<Identity, IdentityError> {
+        if id.is_empty() {
+            return Err(IdentityError::Empty);
+        }
+        if id.len() > max_bytes {
+            return Err(IdentityError::TooLong { max_bytes });
+        }
+        if id.chars().any(char::is_control) {
+            return Err(IdentityError::ControlCharacter);
+        }
+        Ok(Identity(id.into()))
+    }
+
+    /// An identity the caller already trusts (minted here, or checked by
+    /// [`Identity::parse`]).
     pub fn new(id: &str) -> Identity {
         Identity(id.into())
     }
@@ -220,5 +248,20 @@ mod tests {
         );
         assert!(Room::visitors().is_internal());
         assert!(!Room::parse("visitors").unwrap().is_internal());
+    }
+
+    #[test]
+    fn identities() {
+        assert_eq!(Identity::parse("u1", 4), Ok(Identity::new("u1")));
+        assert_eq!(Identity::parse("周", 3), Ok(Identity::new("周")));
+        assert_eq!(Identity::parse("", 4), Err(IdentityError::Empty));
+        assert_eq!(
+            Identity::parse("周", 2),
+            Err(IdentityError::TooLong { max_bytes: 2 })
+        );
+        assert_eq!(
+            Identity::parse("a\tb", 4),
+            Err(IdentityError::ControlCharacter)
+        );
     }
 }

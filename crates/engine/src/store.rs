@@ -160,6 +160,12 @@ pub trait Broker: Send + Sync + 'static {
     async fn unsubscribe(&self, room: &Room) -> Result<(), StoreError>;
 
     async fn publish(&self, msg: &RoomMessage) -> Result<(), StoreError>;
+
+    /// Whether messages published here reach other nodes (a shared broker). False, the
+    /// default, for a single-node broker: nothing published elsewhere can arrive.
+    fn shared_across_nodes(&self) -> bool {
+        false
+    }
 }
 
 /// Today's figures for the global visitors room.
@@ -307,17 +313,9 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// The single-node in-memory backend.
-    pub fn memory() -> Backend {
-        Backend {
-            name: "memory",
-            presence: Arc::new(crate::memory::MemoryPresence::default()),
-            broker: Arc::new(crate::memory::MemoryBroker::default()),
-            stats: Arc::new(crate::memory::MemoryVisitorStats::default()),
-            metadata: Arc::new(crate::memory::MemoryMetadata::default()),
-            locks: Arc::new(crate::memory::MemoryLocks::default()),
-            online: Arc::new(crate::memory::MemoryOnlineRecords::default()),
-            sessions: Arc::new(crate::memory::MemorySessions::default()),
-        }
+    /// Whether other nodes share this backend (their transitions, messages and records reach
+    /// this node): what a service asks instead of the backend's name.
+    pub fn shared_across_nodes(&self) -> bool {
+        self.broker.shared_across_nodes()
     }
 }

@@ -135,4 +135,8 @@ impl Broker for RedisBroker {
         };
         result.map(|_| ()).map_err(store_error)
     }
+
+    fn shared_across_nodes(&self) -> bool {
+        true
+    }
 }

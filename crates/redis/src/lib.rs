@@ -14,7 +14,11 @@
 //! - [`metadata`]: channel metadata records (Lua compare-and-set on the major revision).
 //! - [`locks`]: named locks (`PX` expiry on Redis' clock, Lua compare-then-act).
 //! - `keys`: key names and hash tags (Redis Cluster slots); `scripts` and `lua/`: the Lua
-//!   scripts and how they are called; `record`: how members are stored.
+//!   scripts and how they are called; `record`: how members are stored; `metadata_record`:
+//!   how channel metadata is stored; `options`: [`RedisOptions`].
+//!
+//! Files import one way (the `layering` test checks it): `lib.rs` only wires, nothing
+//! imports through it.
 //!
 //! # Client
 //! [fred](https://docs.rs/fred): it reconnects by itself with exponential back-off, re-
@@ -27,7 +31,9 @@ mod error;
 mod keys;
 mod locks;
 mod metadata;
+mod metadata_record;
 mod online;
+mod options;
 mod presence;
 mod record;
 mod scripts;
@@ -49,45 +55,11 @@ pub use error::RedisError;
 pub use locks::RedisLocks;
 pub use metadata::RedisMetadata;
 pub use online::RedisOnlineRecords;
+pub use options::RedisOptions;
 use presence::Listening;
 pub use presence::RedisPresence;
 pub use sessions::RedisSessions;
 pub use stats::RedisVisitorStats;
-
-/// How to reach Redis and who this node is.
-#[derive(Clone, Debug)]
-pub struct RedisOptions {
-    /// `redis://[user:password@]host:port[/db]` (`rediss://` is not built in).
-    pub url: String,
-    /// This node's id (the engine's `node_id`).
-    pub node_id: String,
-    /// How long a silent node's connections may linger before another node reaps them
-    /// (`PRESENCE_REAPER_LOOKBACK_MS`).
-    pub lookback: Duration,
-    /// The engine's reaper interval: at most one node per interval sweeps the rooms for a
-    /// dead node's connections (`PRESENCE_REAPER_INTERVAL_MS`).
-    pub reaper_interval: Duration,
-    /// Longest wait for the first connection.
-    pub connect_timeout: Duration,
-    /// Longest wait for any command; while Redis is unreachable, calls fail after this.
-    pub command_timeout: Duration,
-    /// Prefix of every key and channel.
-    pub prefix: String,
-}
-
-impl RedisOptions {
-    pub fn new(url: &str, node_id: &str, lookback: Duration) -> RedisOptions {
-        RedisOptions {
-            url: url.to_owned(),
-            node_id: node_id.to_owned(),
-            lookback,
-            reaper_interval: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(5),
-            command_timeout: Duration::from_secs(2),
-            prefix: "an:".into(),
-        }
-    }
-}
 
 /// Pub/sub messages a node may have waiting before it counts as lagging (and loses some).
 /// fred allocates every slot of each of a client's notification channels up front (about

@@ -1,6 +1,7 @@
 //! [`RedisMetadata`]: channel metadata records, one hash per channel (`major` and the whole
-//! record as JSON), written only by a Lua compare-and-set on `major`, so concurrent writers
-//! on any nodes get one winner per revision. Records do not expire (as in memory).
+//! record in this crate's encoding, see `metadata_record.rs`), written only by a Lua
+//! compare-and-set on `major`, so concurrent writers on any nodes get one winner per revision.
+//! Records do not expire (as in memory).
 
 use std::sync::Arc;
 
@@ -11,8 +12,9 @@ use async_trait::async_trait;
 use fred::clients::Client;
 use fred::interfaces::HashesInterface;
 
-use crate::error::{protocol, store_error};
+use crate::error::store_error;
 use crate::keys::Keys;
+use crate::metadata_record;
 use crate::record::int;
 use crate::scripts::{eval, Call, Scripts};
 
@@ -42,7 +44,7 @@ impl MetadataStore for RedisMetadata {
             .map_err(store_error)?;
         match json {
             None => Ok(ChannelMetadata::default()),
-            Some(json) => serde_json::from_str(&json).map_err(|_| protocol("metadata record")),
+            Some(stored) => metadata_record::decode(&stored),
         }
     }
 
@@ -52,8 +54,7 @@ impl MetadataStore for RedisMetadata {
         expected_major: u64,
         next: &ChannelMetadata,
     ) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(next)
-            .map_err(|e| StoreError::Protocol(format!("cannot encode metadata: {e}")))?;
+        let stored = metadata_record::encode(next);
         let reply = eval(
             &self.client,
             Call {
@@ -62,7 +63,7 @@ impl MetadataStore for RedisMetadata {
                 args: vec![
                     expected_major.to_string(),
                     next.major_revision.to_string(),
-                    json,
+                    stored,
                 ],
             },
         )

@@ -10,6 +10,7 @@ use activenow_engine::{Identity, StoreError};
 use async_trait::async_trait;
 use fred::clients::Client;
 use fred::interfaces::{HyperloglogInterface, KeysInterface, SortedSetsInterface};
+use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
 
 use crate::error::store_error;
 use crate::keys::Keys;
@@ -87,9 +88,16 @@ impl VisitorStats for RedisVisitorStats {
             "{}|{}|{}|{}|{}|{}",
             s.slot_ms, s.visitors, s.members, s.rooms, s.connections, node
         );
-        let oldest = i64::try_from(s.slot_ms.saturating_sub(keep_ms)).unwrap_or(i64::MAX);
+        // Slots before this one are forgotten. A score bound, not a string: fred reads
+        // `"(123"` as a lexical bound and drops the command while queueing it, which the
+        // conformance suite caught (the history was never trimmed).
+        let oldest = ZRange {
+            kind: ZRangeKind::Exclusive,
+            range: ZRangeBound::Score(s.slot_ms.saturating_sub(keep_ms) as f64),
+        };
         let pipeline = self.client.pipeline();
-        let _: Result<(), _> = pipeline
+        // Queueing fails only on arguments fred cannot encode: surface it, never skip.
+        let () = pipeline
             .zadd(
                 key.as_str(),
                 None,
@@ -98,13 +106,18 @@ impl VisitorStats for RedisVisitorStats {
                 false,
                 (s.slot_ms as f64, entry),
             )
-            .await;
-        let _: Result<(), _> = pipeline
-            .zremrangebyscore(key.as_str(), "-inf", format!("({oldest}"))
-            .await;
+            .await
+            .map_err(store_error)?;
+        let () = pipeline
+            .zremrangebyscore(key.as_str(), "-inf", oldest)
+            .await
+            .map_err(store_error)?;
         // A cluster whose nodes all stopped leaves nothing behind for long.
         let ttl = i64::try_from(keep_ms.saturating_mul(2)).unwrap_or(i64::MAX);
-        let _: Result<(), _> = pipeline.pexpire(key.as_str(), ttl, None).await;
+        let () = pipeline
+            .pexpire(key.as_str(), ttl, None)
+            .await
+            .map_err(store_error)?;
         for r in pipeline.try_all::<fred::types::Value>().await {
             r.map_err(store_error)?;
         }

@@ -10,6 +10,10 @@
 //! spawner thread that lives as long as the process.
 //!
 //! A missing `redis-server` fails the test under `CI=true` and skips it, loudly, otherwise.
+//!
+//! [`imports`] reads a crate's file-level import graph, for the layering tests.
+
+pub mod imports;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

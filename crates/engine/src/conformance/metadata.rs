@@ -5,12 +5,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::engine_config;
+use super::support::{engine_config, room};
+use crate::engine::Engine;
 use crate::metadata::{
     ChannelKey, MetadataError, MetadataItem, MetadataLimits, MetadataOp, MetadataWrite,
 };
+use crate::store::Backend;
 use crate::store::{LockAcquire, LockRelease};
-use crate::{Backend, Engine};
 
 pub const LIMITS: MetadataLimits = MetadataLimits {
     max_items: 64,
@@ -22,7 +23,7 @@ pub const LIMITS: MetadataLimits = MetadataLimits {
 pub fn channel(tag: &str) -> ChannelKey {
     ChannelKey {
         channel_type: "room".into(),
-        channel_name: super::room(tag).as_str().to_owned(),
+        channel_name: room(tag).as_str().to_owned(),
     }
 }
 
@@ -201,7 +202,7 @@ pub async fn metadata_lock_guards_writes(backend: Backend) {
 
 pub async fn locks_are_exclusive_reentrant_and_expire(backend: Backend) {
     let engine = Engine::start(engine_config(), backend);
-    let lock = format!("lock-{}", super::room("lock").as_str());
+    let lock = format!("lock-{}", room("lock").as_str());
     assert_eq!(engine.lock_holder(&lock).await.unwrap(), None);
     assert_eq!(
         engine.acquire_lock(&lock, "a", 5_000).await.unwrap(),

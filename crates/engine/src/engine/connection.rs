@@ -1,16 +1,20 @@
-//! The per-connection handle: joins, leaves, heartbeats, updates, re-keying and
-//! disconnection of one local connection, each serialized by the connection's membership
-//! lock.
+//! Registering a local connection, and the per-connection handle: joins, leaves,
+//! heartbeats, updates, re-keying and disconnection of one local connection, each serialized
+//! by the connection's membership lock.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{ConnShared, Engine, Membership};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use super::handle::Engine;
+use super::liveness::Liveness;
+use super::registry::{ConnShared, Membership};
 use crate::clock;
 use crate::error::EngineError;
 use crate::hub::Renderer;
 use crate::model::{ConnId, Identity, PresenceEvent, Room, State};
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, OutboxLimits};
 use crate::store::UpdateTarget;
 
 /// One local connection. Drop it only after [`Connection::disconnect`]; a dropped connection
@@ -19,6 +23,53 @@ pub struct Connection {
     pub(super) conn: Arc<ConnShared>,
     pub(super) engine: Engine,
     pub(super) disconnected: bool,
+}
+
+impl Engine {
+    /// Registers a new local connection with a minted id.
+    pub fn connect(&self, liveness: Liveness) -> Connection {
+        let n = self.shared.seq.fetch_add(1, Ordering::Relaxed);
+        let id = ConnId::new(&format!("{}.{n}", self.shared.config.node_id));
+        self.connect_with_id(id, liveness)
+    }
+
+    /// Registers a new local connection under a protocol's own id (unique cluster-wide).
+    pub fn connect_with_id(&self, id: ConnId, liveness: Liveness) -> Connection {
+        self.register(id, liveness, true)
+    }
+
+    /// Registers presence that no socket holds (an HTTP online-status login kept by
+    /// heartbeats): counted in `detached_connections`, not in `connections`, so it never uses
+    /// the socket budget (`MAX_CONNECTIONS`) of [`local_connections`](Self::local_connections).
+    pub fn connect_detached(&self, liveness: Liveness) -> Connection {
+        let n = self.shared.seq.fetch_add(1, Ordering::Relaxed);
+        let id = ConnId::new(&format!("{}.{n}", self.shared.config.node_id));
+        self.register(id, liveness, false)
+    }
+
+    fn register(&self, id: ConnId, liveness: Liveness, socket: bool) -> Connection {
+        let conn = Arc::new(ConnShared {
+            socket,
+            id: id.clone(),
+            outbox: Outbox::with_limits(OutboxLimits {
+                capacity: self.shared.config.send_queue_capacity,
+                max: self.shared.config.send_queue_max,
+                timeout: self.shared.config.slow_consumer_timeout,
+            }),
+            liveness,
+            last_seen_ms: AtomicU64::new(self.shared.registry.now_ms()),
+            refreshed_ms: AtomicU64::new(0),
+            expired: AtomicBool::new(false),
+            memberships: tokio::sync::Mutex::new(Vec::new()),
+        });
+        self.shared.registry.shard(&id).insert(id, conn.clone());
+        self.shared.metrics.gauge(socket).inc();
+        Connection {
+            conn,
+            engine: self.clone(),
+            disconnected: false,
+        }
+    }
 }
 
 impl Connection {

@@ -4,7 +4,7 @@
 use crate::clock;
 use crate::model::Member;
 
-use super::Engine;
+use super::handle::Engine;
 
 impl Engine {
     /// Puts every live membership of this node back into the store, after the store reported

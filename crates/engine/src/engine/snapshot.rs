@@ -12,7 +12,7 @@ use crate::clock;
 use crate::error::EngineError;
 use crate::model::{Member, Room};
 
-use super::Engine;
+use super::handle::Engine;
 
 impl Engine {
     /// `(member, last_seen_ms)` for every member of `room`: wall-clock milliseconds of its

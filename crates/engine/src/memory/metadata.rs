@@ -6,9 +6,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{shard_of, SHARDS};
 use crate::error::StoreError;
 use crate::metadata::{ChannelKey, ChannelMetadata};
+use crate::shard::{shard_of, SHARDS};
 use crate::store::MetadataStore;
 
 pub struct MemoryMetadata {

@@ -1,6 +1,10 @@
 //! The in-memory backend: one node, nothing to set up. Each concern in its own file, like the
 //! Redis backend's.
 
+use std::sync::Arc;
+
+use crate::store::Backend;
+
 mod broker;
 mod locks;
 mod metadata;
@@ -17,10 +21,18 @@ pub use presence::MemoryPresence;
 pub use sessions::MemorySessions;
 pub use stats::MemoryVisitorStats;
 
-/// Shards for the memory maps: enough that two cores rarely contend, few enough to scan.
-pub(crate) const SHARDS: usize = 64;
-
-pub(crate) fn shard_of<K: std::hash::Hash + ?Sized>(key: &K) -> usize {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    (BuildHasherDefault::<DefaultHasher>::default().hash_one(key) as usize) % SHARDS
+impl Backend {
+    /// The single-node in-memory backend.
+    pub fn memory() -> Backend {
+        Backend {
+            name: "memory",
+            presence: Arc::new(MemoryPresence::default()),
+            broker: Arc::new(MemoryBroker::default()),
+            stats: Arc::new(MemoryVisitorStats::default()),
+            metadata: Arc::new(MemoryMetadata::default()),
+            locks: Arc::new(MemoryLocks::default()),
+            online: Arc::new(MemoryOnlineRecords::default()),
+            sessions: Arc::new(MemorySessions::default()),
+        }
+    }
 }

@@ -3,9 +3,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{shard_of, SHARDS};
 use crate::error::StoreError;
 use crate::model::{ConnId, EventKind, Identity, Member, PresenceEvent, Room, State};
+use crate::shard::{shard_of, SHARDS};
 use crate::store::{JoinOutcome, PresenceStore, Transition, UpdateTarget};
 
 /// Rooms in 64 shards, each behind a std mutex that is held for a few map operations and

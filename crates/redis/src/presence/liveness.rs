@@ -11,8 +11,8 @@ use activenow_engine::{ConnId, Member, Room, StoreError};
 use fred::interfaces::{HashesInterface, KeysInterface, SetsInterface, SortedSetsInterface};
 use fred::types::{Expiration, SetOptions, Value};
 
-use super::reconcile::{matching, TickView};
-use super::{lock, room_from_index, RedisPresence};
+use super::outage::{matching, TickView};
+use super::state::{lock, room_from_index, RedisPresence};
 use crate::error::{protocol, store_error};
 use crate::record::{self, int, text};
 use crate::scripts::{eval, eval_all, Call};
@@ -306,7 +306,7 @@ impl RedisPresence {
 mod tests {
     use std::time::Duration;
 
-    use super::super::touch_turns;
+    use super::super::state::touch_turns;
     use super::*;
 
     #[test]

@@ -24,9 +24,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use activenow_engine::store::Transition;
-use activenow_engine::{ConnId, Identity, Member, Room, State, StoreError};
+use activenow_engine::{Identity, Member, Room, State, StoreError};
 
-use super::{lock, parse_removals, RedisPresence, CONNS_PER_CALL};
+use super::outage::{Departed, Outage, Reconcile, TickView};
+use super::state::{lock, parse_removals, RedisPresence, CONNS_PER_CALL};
 use crate::error::store_error;
 use crate::record::{self, text};
 use crate::scripts::{eval_all, Call};
@@ -34,68 +35,6 @@ use crate::scripts::{eval_all, Call};
 /// How long a room remembers the identities whose leave an outage's reconciliation
 /// announced, so a later node's orphan of the same identity does not announce it again.
 const TOMBSTONE_TTL_MS: u64 = 3_600_000;
-
-/// A membership that ended on this node, with what announcing it without Redis needs.
-pub(super) struct Departed {
-    pub room: Room,
-    pub conn: ConnId,
-    /// Identity and epoch, when this node knew the membership.
-    pub who: Option<(Identity, u64)>,
-}
-
-impl Departed {
-    pub(super) fn new(room: Room, conn: ConnId) -> Departed {
-        Departed {
-            room,
-            conn,
-            who: None,
-        }
-    }
-}
-
-/// The entries of `departed` whose membership is in `failed` (taken out of `departed`).
-pub(super) fn matching(departed: &mut Vec<Departed>, failed: &[(Room, ConnId)]) -> Vec<Departed> {
-    if failed.is_empty() {
-        return Vec::new();
-    }
-    let failed: HashSet<(&Room, &ConnId)> = failed.iter().map(|(r, c)| (r, c)).collect();
-    let (hit, rest): (Vec<Departed>, Vec<Departed>) = std::mem::take(departed)
-        .into_iter()
-        .partition(|d| failed.contains(&(&d.room, &d.conn)));
-    *departed = rest;
-    hit
-}
-
-/// What this node knows of Redis and the other nodes, and the outage it reconciles.
-#[derive(Default)]
-pub(super) struct Reconcile {
-    /// The data epoch seen (`None` before the first tick, or to adopt the next one).
-    epoch: Option<String>,
-    /// Server time of the last tick that reached Redis.
-    last_tick_ms: u64,
-    /// The other nodes alive at that tick.
-    peers: Vec<String>,
-    outage: Option<Outage>,
-}
-
-struct Outage {
-    /// Ready marks at least this recent were made after the outage began.
-    since_ms: u64,
-    /// The nodes to wait for.
-    peers: Vec<String>,
-    /// Redis lost its data: restores are silent and the held-back leaves become orphans.
-    data_lost: bool,
-    /// When Redis answered again (this node's clock).
-    back_at: Option<Instant>,
-}
-
-/// What one registry tick tells (see `lua/nodes.lua`).
-pub(super) struct TickView {
-    pub now_ms: u64,
-    pub epoch: String,
-    pub live: Vec<String>,
-    pub ready: Vec<String>,
-}
 
 impl RedisPresence {
     /// True while an outage is being reconciled: leaves and sweeps wait.

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use activenow_engine::store::Transition;
 use activenow_engine::{Member, Room, StoreError};
 
-use super::{RedisPresence, CONNS_PER_CALL};
+use super::state::{RedisPresence, CONNS_PER_CALL};
 use crate::error::{protocol, store_error};
 use crate::record;
 use crate::scripts::{eval_all, Call};

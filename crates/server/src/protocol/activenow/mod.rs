@@ -66,12 +66,9 @@ pub fn session_id(
     let Some(id) = given else {
         return Ok(None);
     };
-    if id.is_empty() || id.len() > max_bytes || id.chars().any(char::is_control) {
-        return Err(format!(
-            "session id must be 1-{max_bytes} bytes without control characters"
-        ));
-    }
-    Ok(Some(Identity::new(id)))
+    Identity::parse(id, max_bytes)
+        .map(Some)
+        .map_err(|_| format!("session id must be 1-{max_bytes} bytes without control characters"))
 }
 
 /// A room named by a client of this protocol: the engine's rule, minus the Pusher namespace

@@ -151,17 +151,14 @@ impl Inbound for RoomInbound<'_> {
         let result = match codec::decode(text) {
             Ok(ClientMessage::Heartbeat) => self.conn.heartbeat().await,
             Ok(ClientMessage::UpdateSid(id)) => {
-                if id.is_empty()
-                    || id.len() > self.max_session_id_bytes
-                    || id.chars().any(char::is_control)
-                {
+                let Ok(identity) = Identity::parse(&id, self.max_session_id_bytes) else {
                     let msg = format!(
                         "session_id must be 1-{} bytes without control characters",
                         self.max_session_id_bytes
                     );
                     return Reply::Frame(codec::error(code::BAD_MESSAGE, &msg));
-                }
-                if self.proven.as_ref().is_some_and(|p| p.as_str() != id) {
+                };
+                if self.proven.as_ref().is_some_and(|p| *p != identity) {
                     return Reply::Frame(codec::error(
                         code::IDENTITY_MISMATCH,
                         "CLIENT_AUTH=jwt: the identity is the token's subject",
@@ -170,7 +167,7 @@ impl Inbound for RoomInbound<'_> {
                 self.conn
                     .heartbeat()
                     .await
-                    .and(self.conn.rekey(Identity::new(&id)).await)
+                    .and(self.conn.rekey(identity).await)
             }
             Err((code, message)) => return Reply::Frame(codec::error(code, &message)),
         };

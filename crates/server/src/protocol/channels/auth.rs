@@ -167,17 +167,17 @@ impl Verifier {
         let user = subject(claims.sub.as_ref())
             .or_else(|| subject(claims.user_id.as_ref()))
             .ok_or_else(|| refuse(auth_code::NO_SUBJECT, "token has no sub or user_id claim"))?;
-        if user.len() > self.max_user_bytes || user.chars().any(char::is_control) {
-            return Err(refuse(
+        let user = Identity::parse(&user, self.max_user_bytes).map_err(|_| {
+            refuse(
                 auth_code::NO_SUBJECT,
                 format!(
                     "the user id must be 1-{} bytes without control characters",
                     self.max_user_bytes
                 ),
-            ));
-        }
+            )
+        })?;
         Ok(Principal {
-            user: Identity::new(&user),
+            user,
             user_type: subject(claims.user_type.as_ref()),
             room_id: subject(claims.room_id.as_ref()),
             expires_at_ms,

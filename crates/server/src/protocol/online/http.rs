@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use activenow_engine::{clock, Identity, OnlineRecord};
+use activenow_engine::{clock, Identity, IdentityError, OnlineRecord};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -82,15 +82,12 @@ pub fn player_id(value: Option<&Value>, max_bytes: usize) -> Result<Identity, On
 }
 
 pub fn check_player_id(id: &str, max_bytes: usize) -> Result<Identity, OnlineError> {
-    if id.is_empty() {
-        return Err(bad_request("missing playerId"));
-    }
-    if id.len() > max_bytes || id.chars().any(char::is_control) {
-        return Err(bad_request(format!(
+    Identity::parse(id, max_bytes).map_err(|e| match e {
+        IdentityError::Empty => bad_request("missing playerId"),
+        _ => bad_request(format!(
             "invalid playerId: 1-{max_bytes} bytes without control characters"
-        )));
-    }
-    Ok(Identity::new(id))
+        )),
+    })
 }
 
 fn body(body: Result<Json<Value>, JsonRejection>) -> Result<Value, OnlineError> {

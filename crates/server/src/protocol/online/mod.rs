@@ -171,7 +171,7 @@ impl Online {
         tokio::spawn(online.clone().run_events(rx));
         tokio::spawn(online.clone().run_tick(settings.reaper_interval()));
         // A single-node backend has no other node to hear logouts from.
-        if engine.backend_name() != "memory" {
+        if engine.shared_across_nodes() {
             tokio::spawn(online.clone().run_control());
         }
         online

@@ -3,7 +3,7 @@
 //! subscription_succeeded, member_added/removed) are encoded that way; pusher-js decodes
 //! either form. [`PusherRenderer`] encodes each engine event once per room.
 
-use activenow_engine::{EventKind, Publication, Renderer, Room, RoomEvent};
+use activenow_engine::{EventKind, Identity, Publication, Renderer, Room, RoomEvent};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -39,8 +39,7 @@ pub const SERVER_TO_USER: &str = "#server-to-user-";
 /// The user id of a `#server-to-user-{id}` channel, if `name` is one with a usable id.
 pub fn server_to_user(name: &str) -> Option<&str> {
     let id = name.strip_prefix(SERVER_TO_USER)?;
-    (!id.is_empty() && id.len() <= MAX_USER_ID_BYTES && !id.chars().any(char::is_control))
-        .then_some(id)
+    Identity::parse(id, MAX_USER_ID_BYTES).ok().map(|_| id)
 }
 
 /// `pusher:signin_success` with the signed `user_data` string.

@@ -53,15 +53,12 @@ pub(super) fn presence_member(
         Value::Number(n) => n.to_string(),
         _ => return Err(bad("user_id must be a string or a number".into())),
     };
-    if user_id.is_empty()
-        || user_id.len() > codec::MAX_USER_ID_BYTES
-        || user_id.chars().any(char::is_control)
-    {
-        return Err(bad(format!(
+    let identity = Identity::parse(&user_id, codec::MAX_USER_ID_BYTES).map_err(|_| {
+        bad(format!(
             "user_id must be 1-{} characters without control characters",
             codec::MAX_USER_ID_BYTES
-        )));
-    }
+        ))
+    })?;
     let info = match data.user_info {
         None => Value::Object(Map::new()),
         Some(raw) if raw.get().len() > max_info => {
@@ -71,7 +68,7 @@ pub(super) fn presence_member(
         }
         Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
     };
-    Ok((Identity::new(&user_id), info))
+    Ok((identity, info))
 }
 
 /// The presence object of subscription_succeeded and of the users API: one entry per

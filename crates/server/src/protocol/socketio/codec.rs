@@ -2,17 +2,18 @@
 //! per room through socketioxide's room broadcast, which encodes the packet once) and the
 //! acks.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use activenow_engine::{
-    ChannelKey, EventKind, Member, MetadataChange, MetadataEntry, MetadataOp, Publication,
-    Renderer, Room, RoomEvent, State,
+    ChannelKey, EventKind, Member, MetadataChange, MetadataEntry, MetadataItem, MetadataOp,
+    Publication, Renderer, Room, RoomEvent, State,
 };
 use bytes::Bytes;
 use futures_util::FutureExt;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
 
@@ -169,7 +170,58 @@ pub struct MetadataResponse<'a> {
     pub channel_type: &'a str,
     pub total_count: usize,
     pub major_revision: u64,
-    pub metadata: &'a std::collections::BTreeMap<String, MetadataEntry>,
+    pub metadata: Entries<'a>,
+}
+
+/// A channel's items as `{key: {value, revision, updated?, authorUid?}}`, in this field order
+/// (an HTTP body is written straight from it).
+pub struct Entries<'a>(pub &'a BTreeMap<String, MetadataEntry>);
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryWire<'a> {
+    value: &'a str,
+    revision: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    author_uid: Option<&'a str>,
+}
+
+impl Serialize for Entries<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(key, e)| {
+            let entry = EntryWire {
+                value: &e.value,
+                revision: e.revision,
+                updated: e.updated.as_deref(),
+                author_uid: e.author_uid.as_deref(),
+            };
+            (key, entry)
+        }))
+    }
+}
+
+/// One item of a change event: `{key, value?, revision?}`.
+pub fn metadata_item(item: &MetadataItem) -> Value {
+    let mut out = Map::new();
+    out.insert("key".into(), json!(item.key));
+    if let Some(value) = &item.value {
+        out.insert("value".into(), json!(value));
+    }
+    if let Some(revision) = item.revision {
+        out.insert("revision".into(), json!(revision));
+    }
+    Value::Object(out)
+}
+
+/// `set`, `update` or `remove`.
+pub fn metadata_operation(op: MetadataOp) -> &'static str {
+    match op {
+        MetadataOp::Set => "set",
+        MetadataOp::Update => "update",
+        MetadataOp::Remove => "remove",
+    }
 }
 
 impl<'a> MetadataResponse<'a> {
@@ -184,7 +236,7 @@ impl<'a> MetadataResponse<'a> {
             channel_type: &channel.channel_type,
             total_count: metadata.items.len(),
             major_revision: metadata.major_revision,
-            metadata: &metadata.items,
+            metadata: Entries(&metadata.items),
         }
     }
 }
@@ -199,8 +251,8 @@ pub fn metadata_event(
     let mut data = json!({
         "channelName": channel.channel_name,
         "channelType": channel.channel_type,
-        "operation": op,
-        "items": change.items,
+        "operation": metadata_operation(op),
+        "items": change.items.iter().map(metadata_item).collect::<Vec<_>>(),
         "majorRevision": change.metadata.major_revision,
         "timestamp": change.ts_ms,
     });
@@ -220,5 +272,79 @@ pub fn ack_error(code: Option<&str>, message: &str) -> Value {
     match code {
         Some(code) => json!({"ok": false, "error": message, "code": code}),
         None => json!({"ok": false, "error": message}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use activenow_engine::{ChannelMetadata, MetadataError};
+
+    use super::*;
+    use crate::protocol::socketio::metadata::error_code;
+
+    /// The HTTP body is written straight from [`MetadataResponse`]: its bytes, field order
+    /// included, are the wire format.
+    #[test]
+    fn metadata_bodies_keep_their_wire_shape() {
+        let channel = ChannelKey {
+            channel_type: "room".into(),
+            channel_name: "r1".into(),
+        };
+        let mut metadata = ChannelMetadata {
+            major_revision: 4,
+            ..ChannelMetadata::default()
+        };
+        metadata.items.insert(
+            "a".into(),
+            MetadataEntry {
+                value: "x".into(),
+                revision: 2,
+                updated: Some("2026-01-01T00:00:00.000Z".into()),
+                author_uid: Some("u1".into()),
+            },
+        );
+        metadata.items.insert(
+            "b".into(),
+            MetadataEntry {
+                value: "y".into(),
+                revision: 1,
+                updated: None,
+                author_uid: None,
+            },
+        );
+        let body = serde_json::to_string(&MetadataResponse::new(&channel, &metadata, 9)).unwrap();
+        assert_eq!(
+            body,
+            r#"{"timestamp":9,"channelName":"r1","channelType":"room","totalCount":2,"majorRevision":4,"metadata":{"a":{"value":"x","revision":2,"updated":"2026-01-01T00:00:00.000Z","authorUid":"u1"},"b":{"value":"y","revision":1}}}"#
+        );
+        let item = MetadataItem {
+            key: "a".into(),
+            value: None,
+            revision: Some(3),
+        };
+        assert_eq!(metadata_item(&item), json!({"key": "a", "revision": 3}));
+        assert_eq!(metadata_operation(MetadataOp::Remove), "remove");
+    }
+
+    #[test]
+    fn one_code_per_metadata_error() {
+        let codes: Vec<&str> = [
+            MetadataError::Conflict(String::new()),
+            MetadataError::Lock(String::new()),
+            MetadataError::Invalid(String::new()),
+            MetadataError::Store(activenow_engine::StoreError::Unavailable(String::new())),
+        ]
+        .iter()
+        .map(error_code)
+        .collect();
+        assert_eq!(
+            codes,
+            [
+                "METADATA_CONFLICT",
+                "METADATA_LOCK",
+                "METADATA_INVALID",
+                "internal"
+            ]
+        );
     }
 }

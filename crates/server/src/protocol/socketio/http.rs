@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use activenow_engine::{
-    ChannelKey, LockAcquire, LockRelease, MetadataError, MetadataOp, MetadataWrite,
+    ChannelKey, Identity, LockAcquire, LockRelease, MetadataError, MetadataOp, MetadataWrite,
 };
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::codec::MetadataResponse;
 use super::locks::{ttl, valid_name};
-use super::metadata::{channel, write_and_publish, write_request};
+use super::metadata::{channel, error_code, write_and_publish, write_request};
 use crate::app::AppState;
 use crate::close::code;
 use crate::error::{http_error, ApiError};
@@ -29,13 +29,13 @@ fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 fn metadata_error(e: &MetadataError) -> Response {
-    let (status, code) = match e {
-        MetadataError::Conflict(_) => (StatusCode::CONFLICT, code::METADATA_CONFLICT),
-        MetadataError::Lock(_) => (StatusCode::LOCKED, code::METADATA_LOCK),
-        MetadataError::Invalid(_) => (StatusCode::BAD_REQUEST, code::METADATA_INVALID),
-        MetadataError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL),
+    let status = match e {
+        MetadataError::Conflict(_) => StatusCode::CONFLICT,
+        MetadataError::Lock(_) => StatusCode::LOCKED,
+        MetadataError::Invalid(_) => StatusCode::BAD_REQUEST,
+        MetadataError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
-    http_error(status, code, e.to_string())
+    http_error(status, error_code(e), e.to_string())
 }
 
 fn path_channel(kind: &str, name: &str) -> Result<ChannelKey, ApiError> {
@@ -158,14 +158,10 @@ fn lock_name(name: &str) -> Result<(), ApiError> {
 }
 
 fn owner_of(app: &AppState, owner: Option<&str>) -> Result<String, ApiError> {
-    match owner {
-        Some(o)
-            if !o.is_empty()
-                && o.len() <= app.settings.max_session_id_bytes
-                && !o.chars().any(char::is_control) =>
-        {
-            Ok(o.to_owned())
-        }
+    // A lock's owner is an identity (the metadata write's actor), under the same rule.
+    let max = app.settings.max_session_id_bytes;
+    match owner.map(|o| Identity::parse(o, max)) {
+        Some(Ok(o)) => Ok(o.as_str().to_owned()),
         _ => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             code::LOCK_INVALID,

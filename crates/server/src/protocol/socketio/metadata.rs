@@ -116,8 +116,18 @@ pub(super) async fn write_and_publish(
     Ok(change)
 }
 
+/// The wire code of a metadata error, the same for Socket.IO acks and HTTP bodies.
+pub fn error_code(e: &MetadataError) -> &'static str {
+    match e {
+        MetadataError::Conflict(_) => code::METADATA_CONFLICT,
+        MetadataError::Lock(_) => code::METADATA_LOCK,
+        MetadataError::Invalid(_) => code::METADATA_INVALID,
+        MetadataError::Store(_) => code::INTERNAL,
+    }
+}
+
 fn error_ack(e: &MetadataError) -> Value {
-    ack_error(e.code().or(Some(code::INTERNAL)), &e.to_string())
+    ack_error(Some(error_code(e)), &e.to_string())
 }
 
 fn success(channel: &ChannelKey, change: &MetadataChange) -> Value {

@@ -48,12 +48,15 @@ pub(super) async fn join(session: &Session, s: &SocketRef, data: Value) -> Value
         Ok(room) => room,
         Err(e) => return invalid(format!("roomId: {e}")),
     };
-    if user_id.len() > settings.max_session_id_bytes || user_id.chars().any(char::is_control) {
-        return invalid(format!(
-            "userId must be 1-{} bytes without control characters",
-            settings.max_session_id_bytes
-        ));
-    }
+    let identity = match Identity::parse(user_id, settings.max_session_id_bytes) {
+        Ok(identity) => identity,
+        Err(_) => {
+            return invalid(format!(
+                "userId must be 1-{} bytes without control characters",
+                settings.max_session_id_bytes
+            ))
+        }
+    };
     if let Some(auth) = &session.auth {
         if auth.user.as_str() != user_id {
             return ack_error(
@@ -87,7 +90,7 @@ pub(super) async fn join(session: &Session, s: &SocketRef, data: Value) -> Value
         Ok(()) => {
             conn.join(
                 room.clone(),
-                Identity::new(user_id),
+                identity.clone(),
                 state.clone(),
                 session.app.socketio.clone(),
                 settings.room_limit(),
@@ -109,7 +112,7 @@ pub(super) async fn join(session: &Session, s: &SocketRef, data: Value) -> Value
     let conn_id = conn.id().as_str().to_owned();
     inner.joined = Some(Joined {
         room: room.clone(),
-        user: Identity::new(user_id),
+        user: identity,
         epoch,
         state,
     });

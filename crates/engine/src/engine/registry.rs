@@ -1,0 +1,102 @@
+//! This node's connections: the sharded registry the reaper, shutdown and remote refreshes
+//! walk, each connection's shared state and memberships, and the broker sink that feeds the
+//! hub.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::time::Instant;
+
+use super::liveness::Liveness;
+use crate::hub::Hub;
+use crate::model::{ConnId, EventKind, Identity, Room, RoomEvent, RoomMessage, State};
+use crate::outbox::Outbox;
+use crate::shard::shard_of;
+use crate::store::MessageSink;
+
+type ConnMap = HashMap<ConnId, Arc<ConnShared>>;
+
+/// This node's connections, for the reaper, shutdown and remote refreshes.
+pub(super) struct Registry {
+    pub(super) started: Instant,
+    pub(super) shards: Box<[Mutex<ConnMap>]>,
+}
+
+impl Registry {
+    pub(super) fn shard(&self, conn: &ConnId) -> MutexGuard<'_, ConnMap> {
+        self.shards[shard_of(conn)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub(super) fn all(&self) -> Vec<Arc<ConnShared>> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            out.extend(shard.values().cloned());
+        }
+        out
+    }
+}
+
+/// Delivers broker messages to the hub; an update made anywhere (an HTTP presence update on
+/// another node) also refreshes the TTL of the local connection it names.
+pub(super) struct EngineSink {
+    pub(super) hub: Arc<Hub>,
+    pub(super) registry: Arc<Registry>,
+}
+
+impl MessageSink for EngineSink {
+    fn deliver(&self, msg: &RoomMessage) {
+        if let RoomEvent::Presence(e) = &msg.event {
+            if e.kind == EventKind::Update {
+                if let Some(conn) = self.registry.shard(&e.member.conn).get(&e.member.conn) {
+                    conn.last_seen_ms
+                        .store(self.registry.now_ms(), Ordering::Relaxed);
+                }
+            }
+        }
+        self.hub.deliver(msg);
+    }
+}
+
+pub(super) struct ConnShared {
+    pub(super) id: ConnId,
+    /// A socket holds it (false: [`Engine::connect_detached`]); says which gauge counts it.
+    pub(super) socket: bool,
+    pub(super) outbox: Outbox,
+    pub(super) liveness: Liveness,
+    /// Milliseconds since the engine started (monotonic) of the last sign of life.
+    pub(super) last_seen_ms: AtomicU64,
+    /// `last_seen_ms` as of the previous liveness refresh: a newer one means the store
+    /// should hear of it on the next tick.
+    pub(super) refreshed_ms: AtomicU64,
+    /// The reaper removed this connection's presence; its next heartbeat rejoins.
+    pub(super) expired: AtomicBool,
+    /// An async mutex: membership changes await the store while holding it, which keeps one
+    /// connection's joins, leaves and expiry in order.
+    pub(super) memberships: tokio::sync::Mutex<Vec<Membership>>,
+}
+
+impl ConnShared {
+    pub(super) fn ttl_ms(&self) -> Option<u64> {
+        match self.liveness {
+            Liveness::Heartbeat { ttl } => Some(ttl.as_millis() as u64),
+            Liveness::Socket => None,
+        }
+    }
+}
+
+pub(super) struct Membership {
+    pub(super) room: Room,
+    pub(super) identity: Identity,
+    pub(super) state: State,
+    pub(super) limit: Option<u64>,
+    /// False after expiry, until the next heartbeat rejoins.
+    pub(super) active: bool,
+}

@@ -1,0 +1,134 @@
+//! Producing and publishing events: joins computed by the store, HTTP-style identity updates,
+//! publications, and the hand-off of every transition to the registered observers and the
+//! broker.
+
+use std::sync::Arc;
+
+use super::handle::Engine;
+use super::observer::TransitionObserver;
+use super::registry::{ConnShared, Membership};
+use crate::clock;
+use crate::error::EngineError;
+use crate::model::{
+    ConnId, Identity, Member, PresenceEvent, Publication, Room, RoomEvent, RoomMessage, State,
+};
+use crate::store::{JoinOutcome, UpdateTarget};
+
+impl Engine {
+    /// Calls `observer` with every transition of `room` that this node's store calls produce.
+    pub fn observe(&self, room: Room, observer: Arc<dyn TransitionObserver>) {
+        self.shared
+            .observers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((room, observer));
+    }
+
+    /// Joins under the connection's membership lock.
+    pub(super) async fn join_locked(
+        &self,
+        conn: &ConnShared,
+        m: &Membership,
+    ) -> Result<PresenceEvent, EngineError> {
+        let now = clock::now_ms();
+        let member = Member {
+            conn: conn.id.clone(),
+            identity: m.identity.clone(),
+            state: m.state.clone(),
+            joined_at_ms: now,
+            updated_at_ms: now,
+            epoch: self.next_epoch(),
+        };
+        let store = &self.shared.backend.presence;
+        match self.timed(store.join(&m.room, member, m.limit)).await? {
+            JoinOutcome::Joined(t) => {
+                self.shared.metrics.joins.inc();
+                self.publish_transitions(&m.room, std::slice::from_ref(&t))
+                    .await;
+                if t.identity_changed && m.room == Room::visitors() {
+                    let date = clock::utc_date(t.ts_ms);
+                    let stats = &self.shared.backend.stats;
+                    if let Err(e) = self
+                        .timed(stats.record_visit(&date, &m.identity, t.count))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "recording a visit failed");
+                    }
+                }
+                Ok(t)
+            }
+            JoinOutcome::Full => Err(EngineError::RoomFull {
+                limit: m.limit.unwrap_or(0) as usize,
+            }),
+        }
+    }
+
+    /// Merges `patch` into every connection of `identity` in `room` (the HTTP presence
+    /// update) and broadcasts the update. `NotMember` when the identity is not there: an HTTP
+    /// caller cannot invent members.
+    pub async fn update_identity(
+        &self,
+        room: &Room,
+        identity: &Identity,
+        patch: &State,
+    ) -> Result<Vec<PresenceEvent>, EngineError> {
+        let target = UpdateTarget::Identity(identity.clone());
+        let events = self
+            .timed(
+                self.shared
+                    .backend
+                    .presence
+                    .update(room, &target, patch, clock::now_ms()),
+            )
+            .await?;
+        if events.is_empty() {
+            return Err(EngineError::NotMember);
+        }
+        self.shared.metrics.updates.inc();
+        self.publish_transitions(room, &events).await;
+        Ok(events)
+    }
+
+    /// Sends a publication to every subscriber of `room` on every node, but `exclude`.
+    pub async fn publish(
+        &self,
+        room: &Room,
+        publication: Publication,
+        exclude: Option<ConnId>,
+    ) -> Result<(), EngineError> {
+        let msg = RoomMessage {
+            room: room.clone(),
+            event: RoomEvent::Publication(publication),
+            exclude,
+        };
+        self.shared.metrics.events_published.inc();
+        self.timed(self.shared.backend.broker.publish(&msg)).await?;
+        Ok(())
+    }
+
+    pub(super) async fn publish_transitions(&self, room: &Room, transitions: &[PresenceEvent]) {
+        {
+            let observers = self
+                .shared
+                .observers
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            for (watched, observer) in observers.iter().filter(|(r, _)| r == room) {
+                for t in transitions {
+                    observer.produced(watched, t);
+                }
+            }
+        }
+        for t in transitions {
+            let msg = RoomMessage {
+                room: room.clone(),
+                event: RoomEvent::Presence(t.clone()),
+                exclude: None,
+            };
+            self.shared.metrics.events_published.inc();
+            if let Err(e) = self.timed(self.shared.backend.broker.publish(&msg)).await {
+                tracing::warn!(error = %e, room = %room, "publishing a transition failed");
+            }
+        }
+    }
+}

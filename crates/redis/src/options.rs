@@ -1,0 +1,38 @@
+//! [`RedisOptions`]: how to reach Redis and who this node is.
+
+use std::time::Duration;
+
+/// How to reach Redis and who this node is.
+#[derive(Clone, Debug)]
+pub struct RedisOptions {
+    /// `redis://[user:password@]host:port[/db]` (`rediss://` is not built in).
+    pub url: String,
+    /// This node's id (the engine's `node_id`).
+    pub node_id: String,
+    /// How long a silent node's connections may linger before another node reaps them
+    /// (`PRESENCE_REAPER_LOOKBACK_MS`).
+    pub lookback: Duration,
+    /// The engine's reaper interval: at most one node per interval sweeps the rooms for a
+    /// dead node's connections (`PRESENCE_REAPER_INTERVAL_MS`).
+    pub reaper_interval: Duration,
+    /// Longest wait for the first connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for any command; while Redis is unreachable, calls fail after this.
+    pub command_timeout: Duration,
+    /// Prefix of every key and channel.
+    pub prefix: String,
+}
+
+impl RedisOptions {
+    pub fn new(url: &str, node_id: &str, lookback: Duration) -> RedisOptions {
+        RedisOptions {
+            url: url.to_owned(),
+            node_id: node_id.to_owned(),
+            lookback,
+            reaper_interval: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(5),
+            command_timeout: Duration::from_secs(2),
+            prefix: "an:".into(),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The [`PresenceStore`] contract on [`RedisPresence`]: each call is one Lua script per room
+//! (see the module documentation), with liveness, reaping and restoring in their own files.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use activenow_engine::store::{JoinOutcome, PresenceStore, Transition, UpdateTarget};
+use activenow_engine::{ConnId, Member, Room, State, StoreError};
+use async_trait::async_trait;
+use fred::interfaces::{ClientLike, HashesInterface, SetsInterface};
+use fred::types::Value;
+
+use super::outage::{matching, Departed};
+use super::state::{room_from_index, RedisPresence, PING_TIMEOUT};
+use crate::error::{protocol, store_error};
+use crate::record::{self, int};
+use crate::scripts::{eval, Call};
+
+#[async_trait]
+impl PresenceStore for RedisPresence {
+    async fn join(
+        &self,
+        room: &Room,
+        member: Member,
+        limit: Option<u64>,
+    ) -> Result<JoinOutcome, StoreError> {
+        self.cancel_pending(room, &member.conn);
+        // Indexed before the script: a node dying right after it leaves a findable room.
+        self.index(vec![room.as_str().to_owned()]).await?;
+        let reply = eval(
+            &self.client,
+            Call {
+                script: &self.scripts.join,
+                keys: self.keys.room(room).all(),
+                args: vec![
+                    member.conn.as_str().to_owned(),
+                    member.identity.as_str().to_owned(),
+                    record::encode(&member),
+                    limit.unwrap_or(0).to_string(),
+                ],
+            },
+        )
+        .await
+        .map_err(store_error)?;
+        let mut f = reply.into_array();
+        if f.first().map(int).transpose()? != Some(1) {
+            return Ok(JoinOutcome::Full);
+        }
+        if f.len() != 3 {
+            return Err(protocol("join"));
+        }
+        let was_empty = int(&f[2])? == 1;
+        let t = record::transition(f.swap_remove(1), Some(member.joined_at_ms))?;
+        if was_empty {
+            // Again after: an index cleanup may have run between the first add and the script.
+            self.index(vec![room.as_str().to_owned()]).await?;
+        }
+        self.local_add(&member, room);
+        Ok(JoinOutcome::Joined(t))
+    }
+
+    async fn leave(
+        &self,
+        memberships: &[(Room, ConnId)],
+        ts_ms: u64,
+    ) -> Result<Vec<(Room, Transition)>, StoreError> {
+        let mut departed: Vec<Departed> = memberships
+            .iter()
+            .map(|(room, conn)| self.local_remove(conn, room))
+            .collect();
+        if self.reconciling() {
+            // Announced once the outage is reconciled, against counts every node re-asserted.
+            self.requeue(departed);
+            return Ok(Vec::new());
+        }
+        let (out, failed) = self.leave_now(memberships, ts_ms).await;
+        let failed = matching(&mut departed, &failed);
+        if !failed.is_empty() && out.is_empty() {
+            self.requeue(failed);
+            return Err(StoreError::Unavailable(
+                "leave failed; it is retried by the reaper".into(),
+            ));
+        }
+        self.requeue(failed);
+        Ok(out)
+    }
+
+    async fn update(
+        &self,
+        room: &Room,
+        target: &UpdateTarget,
+        patch: &State,
+        ts_ms: u64,
+    ) -> Result<Vec<Transition>, StoreError> {
+        let (mode, who) = match target {
+            UpdateTarget::Conn(c) => ("c", c.as_str()),
+            UpdateTarget::Identity(i) => ("i", i.as_str()),
+        };
+        let patch = serde_json::to_string(&record::encode_patch(patch)).unwrap_or_default();
+        let reply = eval(
+            &self.client,
+            Call {
+                script: &self.scripts.update,
+                keys: self.keys.room(room).all(),
+                args: vec![mode.into(), who.into(), patch, ts_ms.to_string()],
+            },
+        )
+        .await
+        .map_err(store_error)?;
+        record::transitions(reply, Some(ts_ms))
+    }
+
+    async fn members(&self, room: &Room) -> Result<Vec<Member>, StoreError> {
+        let all: HashMap<String, String> = self
+            .client
+            .hgetall(self.keys.room(room).members)
+            .await
+            .map_err(store_error)?;
+        all.iter()
+            .map(|(conn, rec)| record::decode(conn, rec))
+            .collect()
+    }
+
+    async fn members_seen(&self, room: &Room) -> Result<Vec<(Member, Option<u64>)>, StoreError> {
+        self.members_with_seen(room).await
+    }
+
+    async fn count(&self, room: &Room) -> Result<u64, StoreError> {
+        self.client
+            .hlen(self.keys.room(room).identities)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn room_counts(&self) -> Result<Vec<(Room, u64)>, StoreError> {
+        let names: Vec<String> = self
+            .client
+            .smembers(self.keys.rooms())
+            .await
+            .map_err(store_error)?;
+        let rooms: Vec<Room> = names.into_iter().filter_map(room_from_index).collect();
+        let mut out = Vec::new();
+        for chunk in rooms.chunks(1000) {
+            let pipeline = self.client.pipeline();
+            for room in chunk {
+                let _: Result<(), _> = pipeline.hlen(self.keys.room(room).identities).await;
+            }
+            let counts: Vec<u64> = pipeline.all().await.map_err(store_error)?;
+            out.extend(chunk.iter().cloned().zip(counts).filter(|(_, n)| *n > 0));
+        }
+        Ok(out)
+    }
+
+    /// One pipeline: the `seen` refresh of this node's live connections, room by room, then
+    /// its registry tick (see `liveness.rs`).
+    async fn touch_conns(&self, live: &[ConnId], heard: &[ConnId]) -> Result<(), StoreError> {
+        self.touch(live, heard).await
+    }
+
+    async fn reap(&self, stale_ms: u64, ts_ms: u64) -> Result<Vec<(Room, Transition)>, StoreError> {
+        self.reap_dead(stale_ms, ts_ms).await
+    }
+
+    /// Both halves must work: commands, and pub/sub (a node that does not listen would miss
+    /// the other nodes' events).
+    async fn ping(&self) -> Result<(), StoreError> {
+        if !self.listening.is_listening() {
+            return Err(StoreError::Unavailable(
+                "Redis pub/sub is reconnecting".into(),
+            ));
+        }
+        match tokio::time::timeout(PING_TIMEOUT, self.client.ping::<Value>(None)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(store_error(e)),
+            Err(_) => Err(StoreError::Unavailable("Redis did not answer PING".into())),
+        }
+    }
+
+    fn take_lost_state(&self) -> bool {
+        self.lost.swap(false, Ordering::Relaxed)
+    }
+
+    async fn restore(
+        &self,
+        items: &[(Room, Member)],
+    ) -> Result<Vec<(Room, Transition)>, StoreError> {
+        self.restore_all(items).await
+    }
+}
