@@ -247,6 +247,11 @@ async fn client(
         if text.starts_with("44") {
             anyhow::bail!("connect refused: {text}");
         }
+        // engineioxide sends its first Engine.IO ping at once, often before the CONNECT
+        // reply; one left unanswered closes the session after the ping timeout.
+        if text == "2" {
+            ws.send(Message::text("3")).await?;
+        }
     }
     drop(permit);
     totals.connected.fetch_add(1, Ordering::Relaxed);
