@@ -103,7 +103,7 @@ pub fn router(state: AppState) -> Router {
             protocol::socketio::sessions::gate,
         ))
         .layer(DefaultBodyLimit::max(
-            crate::transport::serve::HttpLimits::from_settings(&state.settings).max_body,
+            crate::transport::serve::HttpLimits::from_settings(&state.settings).largest_body(),
         ))
         .layer(axum::middleware::from_fn(
             crate::transport::encoding::refuse_lossy,

@@ -278,3 +278,32 @@ async fn handshakes_beyond_the_per_ip_rate_get_429() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_full_size_metadata_value_fits_an_http_write_and_other_routes_keep_their_limit() {
+    let server = spawn(settings(|s| s.api_key = "k".into())).await;
+    let value = "v".repeat(65_536);
+    let body = serde_json::json!({"data":[{"key":"big","value":value}], "actorUserId":"alice"});
+    let resp = reqwest::Client::new()
+        .put(server.url("/v1/channels/room/big-room/metadata"))
+        .bearer_auth("k")
+        .json(&body)
+        .send()
+        .await
+        .expect("PUT");
+    let status = resp.status().as_u16();
+    let v: serde_json::Value = resp.json().await.unwrap_or_default();
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = server.get("/v1/channels/room/big-room/metadata").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["metadata"]["big"]["value"].as_str().map(str::len),
+        Some(65_536)
+    );
+    // The same size elsewhere is still over HTTP_MAX_BODY_BYTES.
+    let (status, v) = server
+        .post("/api/online/login", &[], &body.to_string())
+        .await;
+    assert_eq!(status, 413, "{v}");
+    server.stop().await;
+}

@@ -1,5 +1,5 @@
-//! Request bodies are read whole, within `HTTP_BODY_TIMEOUT_MS` and `HTTP_MAX_BODY_BYTES`,
-//! before any handler runs (see [`crate::transport::serve`]).
+//! Request bodies are read whole, within `HTTP_BODY_TIMEOUT_MS` and the route's body limit
+//! ([`HttpLimits::max_body_for`]), before any handler runs (see [`crate::transport::serve`]).
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Request, Response, StatusCode};
@@ -14,6 +14,7 @@ pub async fn read_body(
     req: Request<Body>,
     limits: &HttpLimits,
 ) -> Result<Request<Body>, Response<Body>> {
+    let max_body = limits.max_body_for(req.uri().path());
     let headers = req.headers();
     let length = headers
         .get(header::CONTENT_LENGTH)
@@ -27,14 +28,14 @@ pub async fn read_body(
         closing(http_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            "the request body is larger than HTTP_MAX_BODY_BYTES",
+            "the request body is larger than HTTP_MAX_BODY_BYTES (docs/limits-http.md)",
         ))
     };
-    if length.is_some_and(|n| n > limits.max_body as u64) {
+    if length.is_some_and(|n| n > max_body as u64) {
         return Err(too_large());
     }
     let (parts, body) = req.into_parts();
-    match tokio::time::timeout(limits.body, axum::body::to_bytes(body, limits.max_body)).await {
+    match tokio::time::timeout(limits.body, axum::body::to_bytes(body, max_body)).await {
         Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
         Ok(Err(e)) => {
             let limit = std::error::Error::source(&e)
