@@ -26,7 +26,7 @@ pub async fn read_body(
     let too_large = || {
         closing(http_error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            crate::close::code::BODY_TOO_LARGE,
             "the request body is larger than HTTP_MAX_BODY_BYTES",
         ))
     };
@@ -44,14 +44,14 @@ pub async fn read_body(
             } else {
                 Err(closing(http_error(
                     StatusCode::BAD_REQUEST,
-                    "bad_body",
+                    crate::close::code::BAD_BODY,
                     "the request body could not be read",
                 )))
             }
         }
         Err(_) => Err(closing(http_error(
             StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
+            crate::close::code::BODY_TIMEOUT,
             "the request body did not arrive within HTTP_BODY_TIMEOUT_MS",
         ))),
     }

@@ -436,7 +436,7 @@ fn admit_handshake(
     if !per_ip::allow(&limits.handshakes, client) {
         conn.app.metrics.per_ip_refused.inc();
         return Some(too_many(
-            "too_many_handshakes",
+            crate::close::code::TOO_MANY_HANDSHAKES,
             "MAX_HANDSHAKES_PER_IP_PER_SECOND reached for this address; retry later",
         ));
     }
@@ -449,7 +449,7 @@ fn admit_handshake(
             None => {
                 conn.app.metrics.per_ip_refused.inc();
                 return Some(too_many(
-                    "too_many_connections",
+                    crate::close::code::TOO_MANY_CONNECTIONS,
                     "MAX_CONNECTIONS_PER_IP reached for this address",
                 ));
             }
