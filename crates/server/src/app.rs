@@ -35,9 +35,9 @@ pub struct AppInner {
     /// The Socket.IO renderer, which also holds the Socket.IO server handle.
     pub socketio: Arc<protocol::socketio::SocketIoRenderer>,
     /// The online-status adapter (HTTP heartbeats, ping sockets, webhooks).
-    pub online: protocol::online::Online,
+    pub online: crate::services::online::Online,
     /// The session-push adapter.
-    pub sessions: protocol::session::Sessions,
+    pub sessions: crate::services::session::Sessions,
     pub channels: protocol::channels::Channels,
     /// Per-IP limits and the trusted proxies (`MAX_CONNECTIONS_PER_IP`, handshake, login and
     /// session-creation rates).
@@ -67,8 +67,8 @@ impl AppState {
             },
             backend,
         );
-        let online = protocol::online::Online::start(&engine, &settings);
-        let sessions = protocol::session::Sessions::start(&engine, &settings);
+        let online = crate::services::online::Online::start(&engine, &settings);
+        let sessions = crate::services::session::Sessions::start(&engine, &settings);
         AppState(Arc::new(AppInner {
             online,
             sessions,
@@ -90,9 +90,9 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(protocol::activenow::routes())
-        .merge(protocol::socketio::routes())
-        .merge(protocol::online::routes())
-        .merge(protocol::session::routes())
+        .merge(protocol::metadata_http::routes())
+        .merge(crate::services::online::routes())
+        .merge(crate::services::session::routes())
         .merge(protocol::channels::routes())
         .merge(protocol::pusher::routes())
         .merge(crate::observe::routes())
@@ -174,5 +174,8 @@ impl Server {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let _ = tokio::time::timeout(left, self.state.online.drain(left)).await;
         self.state.sessions.stop();
+        // Last: the services above may still write to the backend while they drain.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let _ = tokio::time::timeout(left, self.state.engine.close_backend()).await;
     }
 }

@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use super::codec::{self, ClientMessage};
-use super::{http_error, random_session_id, session_id};
+use super::{http_error, session_id};
 use crate::app::AppState;
 use crate::client_auth::{self, Expiring, Proof, Refusal};
 use crate::close::{code, reason};
+use crate::ids::random_session_id;
 use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws::{self, Inbound, Reply};
 

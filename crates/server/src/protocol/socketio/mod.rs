@@ -16,9 +16,8 @@
 //! costs a message of the budget and is acked `unknown_type`.
 
 mod auth;
-mod codec;
-mod http;
-mod locks;
+pub(crate) mod codec;
+pub(crate) mod locks;
 pub mod metadata;
 mod presence;
 mod relay;
@@ -29,8 +28,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use activenow_engine::{ConnId, Connection, Identity, Liveness, Room, State};
-use axum::routing::{get, post};
-use axum::Router;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
@@ -59,24 +56,6 @@ const HANDLED: &[&str] = &[
     "lock:acquire",
     "lock:release",
 ];
-
-/// HTTP routes of the channel metadata and lock API.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/channels/{channel_type}/{channel_name}/metadata",
-            get(http::get_metadata)
-                .put(http::set_metadata)
-                .patch(http::update_metadata)
-                .delete(http::remove_metadata),
-        )
-        .route(
-            "/v1/locks/{name}",
-            post(http::acquire_lock)
-                .delete(http::release_lock)
-                .get(http::lock_holder),
-        )
-}
 
 /// Builds the Socket.IO server (its buffers sized by the settings) and attaches it to the
 /// renderer.

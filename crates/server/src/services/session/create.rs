@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::http::{unavailable, SessionError};
 use crate::app::AppState;
-use crate::protocol::activenow::random_session_id;
+use crate::ids::random_session_id;
 use crate::transport::client_ip::ClientIp;
 use crate::transport::per_ip;
 
