@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 
 use crate::error::http_error;
-use crate::transport::serve::HttpLimits;
+use crate::transport::http_limits::HttpLimits;
 
 /// Buffers a request body within `HTTP_BODY_TIMEOUT_MS` and `HTTP_MAX_BODY_BYTES` (the
 /// handlers read whole bodies anyway), so a slow or endless body gets 408 or 413 and the

@@ -40,28 +40,8 @@ use crate::app::AppState;
 use crate::error::http_error;
 use crate::transport::body;
 use crate::transport::client_ip::{canonical, ClientIp};
+pub use crate::transport::http_limits::HttpLimits;
 use crate::transport::per_ip::{self, IpSlot};
-
-/// The three timeouts and the body limit of every HTTP connection.
-#[derive(Clone, Copy, Debug)]
-pub struct HttpLimits {
-    pub header: Duration,
-    pub idle: Duration,
-    pub body: Duration,
-    pub max_body: usize,
-}
-
-impl HttpLimits {
-    pub fn from_settings(s: &crate::Settings) -> HttpLimits {
-        HttpLimits {
-            header: Duration::from_millis(s.http_header_timeout_ms),
-            idle: Duration::from_millis(s.http_idle_timeout_ms),
-            body: Duration::from_millis(s.http_body_timeout_ms),
-            // Socket.IO polling bodies are sized by MAX_FRAME_BYTES (its max payload).
-            max_body: s.http_max_body_bytes.max(s.max_frame_bytes),
-        }
-    }
-}
 
 const HEAD: u8 = 0;
 const BUSY: u8 = 1;

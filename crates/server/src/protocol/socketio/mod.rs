@@ -21,6 +21,7 @@ pub(crate) mod locks;
 pub mod metadata;
 mod presence;
 mod relay;
+pub mod relay_events;
 pub mod sessions;
 
 use std::sync::atomic::Ordering;
@@ -41,7 +42,7 @@ use crate::close::code;
 use crate::transport::rate::{RateLimit, Verdict};
 
 pub use codec::SocketIoRenderer;
-pub use relay::RelayEvents;
+pub use relay_events::RelayEvents;
 pub use sessions::EngineSessions;
 
 /// The events the server handles itself (never relayed, never ignored).

@@ -15,7 +15,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::http::{not_found, session_id, unavailable};
+use super::error::{not_found, unavailable};
+use super::http::session_id;
 use super::{expired_message, parse_rendered, Waiting};
 use crate::app::AppState;
 use crate::close::reason;
