@@ -166,6 +166,16 @@ pub trait Broker: Send + Sync + 'static {
     fn shared_across_nodes(&self) -> bool {
         false
     }
+
+    /// Room messages this node never received because it fell behind the broker (they were
+    /// dropped before delivery), since start. Zero for a broker that cannot lag.
+    fn lost_messages(&self) -> u64 {
+        0
+    }
+
+    /// Closes the backend's connections at the end of shutdown. The broker holds them: a
+    /// shared backend's stores all use the broker's clients. Nothing to close by default.
+    async fn close(&self) {}
 }
 
 /// Today's figures for the global visitors room.

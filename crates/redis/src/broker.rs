@@ -8,13 +8,14 @@
 //! re-subscribes every channel after a reconnection.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use activenow_engine::store::{Broker, MessageSink};
 use activenow_engine::{Room, RoomMessage, StoreError};
 use async_trait::async_trait;
 use fred::clients::{Client, SubscriberClient};
-use fred::interfaces::{EventInterface, PubsubInterface};
+use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::store_error;
@@ -26,6 +27,8 @@ pub struct RedisBroker {
     keys: Keys,
     sharded: bool,
     sink: OnceLock<Arc<dyn MessageSink>>,
+    /// Messages dropped because this node read its pub/sub stream too slowly.
+    lost: Arc<AtomicU64>,
 }
 
 impl RedisBroker {
@@ -41,6 +44,7 @@ impl RedisBroker {
             keys,
             sharded,
             sink: OnceLock::new(),
+            lost: Arc::default(),
         }
     }
 }
@@ -83,6 +87,7 @@ impl Broker for RedisBroker {
             return;
         }
         let mut rx = self.subscriber.message_rx();
+        let lost = self.lost.clone();
         tokio::spawn(async move {
             loop {
                 match rx.recv().await {
@@ -96,6 +101,7 @@ impl Broker for RedisBroker {
                         }
                     }
                     Err(RecvError::Lagged(n)) => {
+                        lost.fetch_add(n, Ordering::Relaxed);
                         tracing::warn!(lost = n, "room messages dropped: this node fell behind")
                     }
                     Err(RecvError::Closed) => return,
@@ -138,5 +144,19 @@ impl Broker for RedisBroker {
 
     fn shared_across_nodes(&self) -> bool {
         true
+    }
+
+    fn lost_messages(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Quits both clients; the command client is the one every Redis store shares.
+    async fn close(&self) {
+        if let Err(e) = self.subscriber.quit().await {
+            tracing::debug!(error = %e, "closing the Redis subscriber");
+        }
+        if let Err(e) = self.publisher.quit().await {
+            tracing::debug!(error = %e, "closing the Redis client");
+        }
     }
 }

@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
 use crate::observe::AppMetrics;
-use crate::protocol;
+
 use crate::transport::origin::OriginPolicy;
 
 /// Cheap to clone: everything a handler needs.
@@ -31,19 +31,19 @@ pub struct AppInner {
     /// connections).
     pub sockets: TaskTracker,
     pub metrics: AppMetrics,
-    pub activenow: protocol::activenow::Renderers,
+    pub activenow: crate::protocol::activenow::Renderers,
     /// The Socket.IO renderer, which also holds the Socket.IO server handle.
-    pub socketio: Arc<protocol::socketio::SocketIoRenderer>,
+    pub socketio: Arc<crate::protocol::socketio::SocketIoRenderer>,
     /// The online-status adapter (HTTP heartbeats, ping sockets, webhooks).
-    pub online: protocol::online::Online,
+    pub online: crate::services::online::Online,
     /// The session-push adapter.
-    pub sessions: protocol::session::Sessions,
-    pub channels: protocol::channels::Channels,
+    pub sessions: crate::services::session::Sessions,
+    pub channels: crate::protocol::channels::Channels,
     /// Per-IP limits and the trusted proxies (`MAX_CONNECTIONS_PER_IP`, handshake, login and
     /// session-creation rates).
     pub limits: crate::transport::per_ip::IpLimits,
     /// The Pusher protocol's app and renderer.
-    pub pusher: protocol::pusher::Pusher,
+    pub pusher: crate::protocol::pusher::Pusher,
 }
 
 impl std::ops::Deref for AppState {
@@ -67,21 +67,21 @@ impl AppState {
             },
             backend,
         );
-        let online = protocol::online::Online::start(&engine, &settings);
-        let sessions = protocol::session::Sessions::start(&engine, &settings);
+        let online = crate::services::online::Online::start(&engine, &settings);
+        let sessions = crate::services::session::Sessions::start(&engine, &settings);
         AppState(Arc::new(AppInner {
             online,
             sessions,
             engine,
             origins: OriginPolicy::new(settings.origin_allowlist()),
-            channels: protocol::channels::Channels::new(&settings),
+            channels: crate::protocol::channels::Channels::new(&settings),
             limits: crate::transport::per_ip::IpLimits::new(&settings),
-            pusher: protocol::pusher::Pusher::new(&settings),
+            pusher: crate::protocol::pusher::Pusher::new(&settings),
             settings,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
             metrics: AppMetrics::default(),
-            activenow: protocol::activenow::Renderers::default(),
+            activenow: crate::protocol::activenow::Renderers::default(),
             socketio: Arc::default(),
         }))
     }
@@ -89,21 +89,21 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(protocol::activenow::routes())
-        .merge(protocol::socketio::routes())
-        .merge(protocol::online::routes())
-        .merge(protocol::session::routes())
-        .merge(protocol::channels::routes())
-        .merge(protocol::pusher::routes())
+        .merge(crate::protocol::activenow::routes())
+        .merge(crate::protocol::metadata_http::routes())
+        .merge(crate::services::online::routes())
+        .merge(crate::services::session::routes())
+        .merge(crate::protocol::channels::routes())
+        .merge(crate::protocol::pusher::routes())
         .merge(crate::observe::routes())
         .merge(crate::pages::routes(&state))
-        .layer(protocol::socketio::layer(&state))
+        .layer(crate::protocol::socketio::layer(&state))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            protocol::socketio::sessions::gate,
+            crate::protocol::socketio::sessions::gate,
         ))
         .layer(DefaultBodyLimit::max(
-            crate::transport::serve::HttpLimits::from_settings(&state.settings).largest_body(),
+            crate::transport::http_limits::HttpLimits::from_settings(&state.settings).largest_body(),
         ))
         .layer(axum::middleware::from_fn(
             crate::transport::encoding::refuse_lossy,
@@ -174,5 +174,8 @@ impl Server {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let _ = tokio::time::timeout(left, self.state.online.drain(left)).await;
         self.state.sessions.stop();
+        // Last: the services above may still write to the backend while they drain.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let _ = tokio::time::timeout(left, self.state.engine.close_backend()).await;
     }
 }

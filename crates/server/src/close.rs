@@ -21,6 +21,63 @@ pub const TRY_AGAIN_LATER: u16 = 1013;
 /// CLIENT_AUTH=jwt: the socket's token passed `exp` + JWT_LEEWAY without a `refresh`.
 pub const TOKEN_EXPIRED: u16 = 4001;
 
+/// A close frame: a code with the reason sent beside it. Every reason the server sends is a
+/// constant in [`reason`], so a handler cannot invent one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Close {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+impl Close {
+    pub const fn new(code: u16, reason: &'static str) -> Close {
+        Close { code, reason }
+    }
+}
+
+/// Every close frame of the ActiveNow, online, session and shared socket loop, with its reason.
+pub mod reason {
+    use super::*;
+
+    /// The node is shutting down.
+    pub const SERVER_RESTART: Close = Close::new(RESTART, "server restart");
+    /// The socket's queue stayed full past SLOW_CONSUMER_TIMEOUT.
+    pub const SLOW_CONSUMER: Close = Close::new(POLICY, "slow consumer");
+    /// The server finished with the socket (its subscription ended, a session was confirmed).
+    pub const DONE: Close = Close::new(NORMAL, "done");
+    /// More pings or pongs than MAX_MESSAGES_PER_SECOND (the library answers pings itself).
+    pub const TOO_MANY_PINGS: Close = Close::new(POLICY, "too many pings");
+    /// More messages than MAX_MESSAGES_PER_SECOND on a socket that closes on a flood.
+    pub const TOO_MANY_MESSAGES: Close = Close::new(POLICY, "too many messages");
+    /// CLIENT_AUTH=jwt: the token passed `exp` + JWT_LEEWAY.
+    pub const TOKEN_EXPIRED: Close = Close::new(super::TOKEN_EXPIRED, "token_expired");
+    /// The client was silent for its idle timeout (code 1001 unless the protocol has its own).
+    pub const IDLE_TIMEOUT: &str = "idle timeout";
+    /// The room holds MAX_ROOM_USERS identities.
+    pub const ROOM_FULL: Close = Close::new(POLICY, "room full");
+    /// The backend failed while joining.
+    pub const JOIN_FAILED: Close = Close::new(INTERNAL, "join failed");
+    /// ONLINE_MAX_PLAYERS ping sockets are open.
+    pub const SERVER_FULL: Close = Close::new(TRY_AGAIN_LATER, "server full");
+    /// The backend failed while marking the player online.
+    pub const LOGIN_FAILED: Close = Close::new(INTERNAL, "login failed");
+    /// The ping socket got no ping within ONLINE_PING_TIMEOUT.
+    pub const PING_TIMEOUT: Close = Close::new(NORMAL, "ping timeout");
+    /// The session store failed.
+    pub const SESSION_UNAVAILABLE: Close = Close::new(INTERNAL, "session unavailable");
+    /// A frame over MAX_FRAME_BYTES.
+    pub const MESSAGE_TOO_BIG: Close = Close::new(TOO_BIG, "message too big");
+    /// A text message that is not UTF-8.
+    pub const INVALID_UTF8: Close = Close::new(INVALID_PAYLOAD, "invalid UTF-8 in a text message");
+    /// RFC 6455 violations, by kind.
+    pub const RESERVED_BITS: Close = Close::new(PROTOCOL, "protocol error: reserved bits set");
+    pub const UNMASKED: Close = Close::new(PROTOCOL, "protocol error: unmasked client frame");
+    pub const UNKNOWN_OPCODE: Close = Close::new(PROTOCOL, "protocol error: unknown opcode");
+    pub const BAD_CONTROL_FRAME: Close = Close::new(PROTOCOL, "protocol error: bad control frame");
+    pub const BAD_FRAGMENTATION: Close = Close::new(PROTOCOL, "protocol error: bad fragmentation");
+    pub const PROTOCOL_ERROR: Close = Close::new(PROTOCOL, "protocol error");
+}
+
 /// Bytes of a client's own input (an unknown type, event name) an error message may repeat.
 pub const ECHO_BYTES: usize = 32;
 /// Longest library error text (a JSON parse error quotes the input) put in an error message.
@@ -90,6 +147,32 @@ pub mod code {
     pub const TOO_LARGE: &str = "too_large";
     /// A cap of unauthenticated objects is reached (ONLINE_MAX_PLAYERS).
     pub const SERVER_FULL: &str = "server_full";
+    /// The request's `Origin` is not in ORIGIN_ALLOWLIST (HTTP 403 before an upgrade).
+    pub const ORIGIN_NOT_ALLOWED: &str = "origin_not_allowed";
+    /// MAX_CONNECTIONS or MAX_CONNECTIONS_PER_IP is reached (HTTP 503/429).
+    pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
+    /// More WebSocket handshakes from one IP than HANDSHAKE_RATE_PER_IP (HTTP 429).
+    pub const TOO_MANY_HANDSHAKES: &str = "too_many_handshakes";
+    /// More open stats streams than the dashboard allows (HTTP 429).
+    pub const TOO_MANY_STREAMS: &str = "too_many_streams";
+    /// A request body over MAX_BODY_BYTES (HTTP 413).
+    pub const BODY_TOO_LARGE: &str = "body_too_large";
+    /// A request body that is not the expected JSON (HTTP 400).
+    pub const BAD_BODY: &str = "bad_body";
+    /// A request body that did not arrive within HTTP_BODY_TIMEOUT (HTTP 408).
+    pub const BODY_TIMEOUT: &str = "body_timeout";
+    /// A room name that breaks the naming rule (HTTP 400).
+    pub const BAD_ROOM: &str = "bad_room";
+    /// A session id that breaks the identity rule (HTTP 400, and in `hello` errors).
+    pub const BAD_SESSION_ID: &str = "bad_session_id";
+    /// A request without the `session_id` it needs (HTTP 400).
+    pub const MISSING_SESSION_ID: &str = "missing_session_id";
+    /// A `limit` query parameter that is not a positive number in range (HTTP 400).
+    pub const BAD_LIMIT: &str = "bad_limit";
+    /// Leaving or touching a room the session is not in (HTTP 404).
+    pub const NOT_PRESENT: &str = "not_present";
+    /// The backend failed (HTTP 503).
+    pub const BACKEND_UNAVAILABLE: &str = "backend_unavailable";
 }
 
 /// Error codes of the channels protocol (`/ws`), as seed 2's clients know them:

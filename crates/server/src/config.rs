@@ -463,7 +463,7 @@ impl Settings {
             return invalid("SOCKETIO_RELAY_*", "must be positive");
         }
         if let Err(reason) =
-            crate::protocol::socketio::RelayEvents::parse(&self.socketio_relay_events)
+            crate::protocol::socketio::relay_events::RelayEvents::parse(&self.socketio_relay_events)
         {
             return invalid("SOCKETIO_RELAY_EVENTS", &reason);
         }

@@ -10,10 +10,13 @@
 //! - [`transport`]: WebSocket plumbing every protocol shares (upgrade checks, buffers, the
 //!   socket loop, rate limit).
 //! - [`protocol`]: one adapter per protocol (ActiveNow rooms and visitors, ...).
+//! - [`services`]: services with background loops (online status, session push), each with
+//!   its HTTP/WebSocket adapters beside it.
 //! - [`observe`]: health, readiness, Prometheus metrics, CORS.
 //! - [`pages`]: `/demo`, `/dashboard`, the SDK bundle, and the dashboard's stats.
 //! - [`close`]: every close code and error code.
 //! - [`error`]: HTTP error bodies.
+//! - [`ids`]: ids the server mints (session ids).
 //! - [`api_key`]: the bearer-key check of server-side endpoints.
 //! - [`client_auth`]: CLIENT_AUTH: identity proof of clients, token expiry of open sockets.
 
@@ -23,9 +26,11 @@ pub mod client_auth;
 pub mod close;
 pub mod config;
 pub mod error;
+pub mod ids;
 pub mod observe;
 pub mod pages;
 pub mod protocol;
+pub mod services;
 pub mod transport;
 
 pub use app::{router, AppState, Server};

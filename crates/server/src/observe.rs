@@ -228,8 +228,14 @@ async fn metrics(State(app): State<AppState>) -> Response {
         "Sum of backend call latencies.",
         e.backend_latency_us.get(),
     );
-    crate::protocol::online::write_metrics(&app, &mut out);
-    crate::protocol::session::write_metrics(&app, &mut out);
+    line(
+        "broker_messages_lost_total",
+        "counter",
+        "Room messages the broker dropped because this node read them too slowly.",
+        app.engine.lost_messages(),
+    );
+    crate::services::online::write_metrics(&app, &mut out);
+    crate::services::session::write_metrics(&app, &mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

@@ -93,6 +93,18 @@ impl Engine {
         self.shared.backend.shared_across_nodes()
     }
 
+    /// Closes the backend's connections: the last step of shutdown, after every service that
+    /// writes to the backend has stopped.
+    pub async fn close_backend(&self) {
+        self.shared.backend.broker.close().await;
+    }
+
+    /// Room messages the broker dropped before this node read them (see
+    /// [`crate::store::Broker::lost_messages`]).
+    pub fn lost_messages(&self) -> u64 {
+        self.shared.backend.broker.lost_messages()
+    }
+
     /// The online-status record store (for the online-status adapter).
     pub fn online_records(&self) -> &Arc<dyn crate::records::OnlineRecords> {
         &self.shared.backend.online

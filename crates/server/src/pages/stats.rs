@@ -260,7 +260,7 @@ fn refused(app: &AppState, headers: &HeaderMap) -> Option<Response> {
 fn unavailable(e: activenow_engine::EngineError) -> Response {
     http_error(
         StatusCode::SERVICE_UNAVAILABLE,
-        "backend_unavailable",
+        crate::close::code::BACKEND_UNAVAILABLE,
         e.to_string(),
     )
 }
@@ -314,7 +314,7 @@ pub async fn stream(State(stats): State<Stats>, headers: HeaderMap) -> Response 
         stats.0.streams.fetch_sub(1, Ordering::Relaxed);
         return http_error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_streams",
+            crate::close::code::TOO_MANY_STREAMS,
             format!("this node serves at most {max} stats streams (STATS_MAX_STREAMS)"),
         );
     }

@@ -4,7 +4,6 @@
 
 pub mod activenow;
 pub mod channels;
-pub mod online;
+pub mod metadata_http;
 pub mod pusher;
-pub mod session;
 pub mod socketio;

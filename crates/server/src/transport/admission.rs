@@ -15,7 +15,7 @@ pub fn refuse_origin(app: &AppState, headers: &HeaderMap) -> Option<Response> {
     app.metrics.upgrades_refused.inc();
     Some(http_error(
         StatusCode::FORBIDDEN,
-        "origin_not_allowed",
+        crate::close::code::ORIGIN_NOT_ALLOWED,
         "Origin is not in ALLOWED_ORIGINS",
     ))
 }
@@ -34,7 +34,7 @@ pub fn refuse_capacity(app: &AppState) -> Option<Response> {
     app.metrics.upgrades_refused.inc();
     Some(http_error(
         StatusCode::SERVICE_UNAVAILABLE,
-        "too_many_connections",
+        crate::close::code::TOO_MANY_CONNECTIONS,
         "MAX_CONNECTIONS reached; try another node",
     ))
 }

@@ -1,11 +1,11 @@
-//! Request bodies are read whole, within `HTTP_BODY_TIMEOUT_MS` and the route's body limit
-//! ([`HttpLimits::max_body_for`]), before any handler runs (see [`crate::transport::serve`]).
+//! Request bodies are read whole, within `HTTP_BODY_TIMEOUT_MS` and `HTTP_MAX_BODY_BYTES`,
+//! before any handler runs (see [`crate::transport::serve`]).
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 
 use crate::error::http_error;
-use crate::transport::serve::HttpLimits;
+use crate::transport::http_limits::HttpLimits;
 
 /// Buffers a request body within `HTTP_BODY_TIMEOUT_MS` and `HTTP_MAX_BODY_BYTES` (the
 /// handlers read whole bodies anyway), so a slow or endless body gets 408 or 413 and the
@@ -27,8 +27,8 @@ pub async fn read_body(
     let too_large = || {
         closing(http_error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the request body is larger than HTTP_MAX_BODY_BYTES (docs/limits-http.md)",
+            crate::close::code::BODY_TOO_LARGE,
+            "the request body is larger than HTTP_MAX_BODY_BYTES",
         ))
     };
     if length.is_some_and(|n| n > max_body as u64) {
@@ -45,14 +45,14 @@ pub async fn read_body(
             } else {
                 Err(closing(http_error(
                     StatusCode::BAD_REQUEST,
-                    "bad_body",
+                    crate::close::code::BAD_BODY,
                     "the request body could not be read",
                 )))
             }
         }
         Err(_) => Err(closing(http_error(
             StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
+            crate::close::code::BODY_TIMEOUT,
             "the request body did not arrive within HTTP_BODY_TIMEOUT_MS",
         ))),
     }

@@ -8,6 +8,7 @@ pub mod admission;
 pub mod body;
 pub mod client_ip;
 pub mod encoding;
+pub mod http_limits;
 pub mod origin;
 pub mod per_ip;
 pub mod rate;

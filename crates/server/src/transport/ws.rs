@@ -22,7 +22,7 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 
 use crate::app::AppState;
-use crate::close::{self, code};
+use crate::close::{code, reason, Close};
 use crate::transport::rate::{RateLimit, Verdict};
 
 /// What a protocol answers to one client message.
@@ -31,7 +31,7 @@ pub enum Reply {
     /// A frame for this socket only (an error, an ack).
     Frame(Bytes),
     /// Close the socket with this code and reason.
-    Close(u16, &'static str),
+    Close(Close),
 }
 
 /// A protocol's handling of client messages on one socket.
@@ -92,10 +92,10 @@ async fn send_frame_within(
 
 /// Sends a close frame, giving up after [`CLOSE_WRITE_TIMEOUT`] (the caller then drops the
 /// TCP stream).
-pub async fn send_close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+pub async fn send_close(socket: &mut WebSocket, close: Close) {
     let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
+        code: close.code,
+        reason: Utf8Bytes::from_static(close.reason),
     };
     let _ = tokio::time::timeout(
         CLOSE_WRITE_TIMEOUT,
@@ -105,33 +105,30 @@ pub async fn send_close(socket: &mut WebSocket, code: u16, reason: &'static str)
 }
 
 /// How a read error ends the socket: the close code and reason it gets, if any.
-fn read_error_close(e: axum::Error) -> Option<(u16, &'static str)> {
+fn read_error_close(e: axum::Error) -> Option<Close> {
     use tungstenite::error::ProtocolError;
     let inner = e.into_inner();
     match inner.downcast_ref::<tungstenite::Error>()? {
-        tungstenite::Error::Capacity(_) => Some((close::TOO_BIG, "message too big")),
-        tungstenite::Error::Utf8(_) => {
-            Some((close::INVALID_PAYLOAD, "invalid UTF-8 in a text message"))
-        }
-        tungstenite::Error::Protocol(p) => Some((
-            close::PROTOCOL,
-            match p {
-                ProtocolError::NonZeroReservedBits => "protocol error: reserved bits set",
-                ProtocolError::UnmaskedFrameFromClient => "protocol error: unmasked client frame",
+        tungstenite::Error::Capacity(_) => Some(reason::MESSAGE_TOO_BIG),
+        tungstenite::Error::Utf8(_) => Some(reason::INVALID_UTF8),
+        tungstenite::Error::Protocol(p) => {
+            Some(match p {
+                ProtocolError::NonZeroReservedBits => reason::RESERVED_BITS,
+                ProtocolError::UnmaskedFrameFromClient => reason::UNMASKED,
                 ProtocolError::UnknownControlFrameType(_)
-                | ProtocolError::UnknownDataFrameType(_) => "protocol error: unknown opcode",
+                | ProtocolError::UnknownDataFrameType(_) => reason::UNKNOWN_OPCODE,
                 ProtocolError::FragmentedControlFrame | ProtocolError::ControlFrameTooBig => {
-                    "protocol error: bad control frame"
+                    reason::BAD_CONTROL_FRAME
                 }
                 ProtocolError::UnexpectedContinueFrame | ProtocolError::ExpectedFragment(_) => {
-                    "protocol error: bad fragmentation"
+                    reason::BAD_FRAGMENTATION
                 }
                 // The peer vanished or the stream ended mid-frame: nobody to tell.
                 ProtocolError::ResetWithoutClosingHandshake
                 | ProtocolError::HandshakeIncomplete => return None,
-                _ => "protocol error",
-            },
-        )),
+                _ => reason::PROTOCOL_ERROR,
+            })
+        }
         _ => None,
     }
 }
@@ -203,7 +200,7 @@ pub async fn drive_with(
     inbound: &mut impl Inbound,
     keep_alive: KeepAlive,
 ) {
-    drive_closing_idle(socket, outbox, app, inbound, keep_alive, close::IDLE).await
+    drive_closing_idle(socket, outbox, app, inbound, keep_alive, crate::close::IDLE).await
 }
 
 /// [`drive_with`], closing a silent socket with `idle_code` (Pusher: 4201) instead of 1001.
@@ -235,25 +232,25 @@ pub async fn drive_closing_idle(
         tokio::select! {
             biased;
             _ = &mut shutdown => {
-                send_close(socket, close::RESTART, "server restart").await;
+                send_close(socket, reason::SERVER_RESTART).await;
                 return;
             }
             out = outbox.next() => match tokio::select! {
                 biased;
                 // A write blocked on a client that does not read still yields to shutdown.
                 _ = &mut shutdown => {
-                    send_close(socket, close::RESTART, "server restart").await;
+                    send_close(socket, reason::SERVER_RESTART).await;
                     return;
                 }
                 written = tokio::time::timeout(write_limit, write_queued(socket, outbox, out)) => written,
             } {
                 Ok(Ok(None)) => {}
                 Ok(Ok(Some(CloseCause::SlowConsumer))) => {
-                    send_close(socket, close::POLICY, "slow consumer").await;
+                    send_close(socket, reason::SLOW_CONSUMER).await;
                     return;
                 }
                 Ok(Ok(Some(CloseCause::Finished))) => {
-                    send_close(socket, close::NORMAL, "done").await;
+                    send_close(socket, reason::DONE).await;
                     return;
                 }
                 Ok(Err(_)) => return,
@@ -270,9 +267,9 @@ pub async fn drive_closing_idle(
                 let reply = match msg {
                     None => return,
                     Some(Err(e)) => {
-                        if let Some((code, reason)) = read_error_close(e) {
+                        if let Some(close) = read_error_close(e) {
                             app.metrics.errors.inc();
-                            send_close(socket, code, reason).await;
+                            send_close(socket, close).await;
                         }
                         return;
                     }
@@ -283,7 +280,7 @@ pub async fn drive_closing_idle(
                         Verdict::Allow => continue,
                         Verdict::Drop(_) => {
                             app.metrics.rate_limited.inc();
-                            send_close(socket, close::POLICY, "too many pings").await;
+                            send_close(socket, reason::TOO_MANY_PINGS).await;
                             return;
                         }
                     },
@@ -313,8 +310,8 @@ pub async fn drive_closing_idle(
                             return;
                         }
                     }
-                    Reply::Close(code, reason) => {
-                        send_close(socket, code, reason).await;
+                    Reply::Close(close) => {
+                        send_close(socket, close).await;
                         return;
                     }
                 }
@@ -324,7 +321,7 @@ pub async fn drive_closing_idle(
                 }
             }
             _ = &mut expiry, if expires.is_some() => {
-                send_close(socket, close::TOKEN_EXPIRED, "token_expired").await;
+                send_close(socket, reason::TOKEN_EXPIRED).await;
                 return;
             }
             _ = async {
@@ -339,7 +336,7 @@ pub async fn drive_closing_idle(
                 }
             }
             _ = &mut silence, if idle.is_some() => {
-                send_close(socket, idle_code, "idle timeout").await;
+                send_close(socket, Close::new(idle_code, reason::IDLE_TIMEOUT)).await;
                 return;
             }
         }

@@ -24,12 +24,12 @@ fn engine_error(e: EngineError) -> ApiError {
     match e {
         EngineError::NotMember => ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_present",
+            crate::close::code::NOT_PRESENT,
             "that session is not present in that room",
         ),
         other => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "backend_unavailable",
+            crate::close::code::BACKEND_UNAVAILABLE,
             other.to_string(),
         ),
     }
@@ -39,7 +39,7 @@ fn parse_room(name: Option<&str>) -> Result<Room, ApiError> {
     super::parse_client_room(name.unwrap_or("")).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "bad_room",
+            crate::close::code::BAD_ROOM,
             format!("room_name: {e}"),
         )
     })
@@ -63,17 +63,28 @@ pub async fn update_presence(
 ) -> Result<Response, Response> {
     let caller = client_auth::http_caller(&app, &headers).map_err(IntoResponse::into_response)?;
     let Json(body) = body.map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.body_text()).into_response()
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            crate::close::code::BAD_BODY,
+            e.body_text(),
+        )
+        .into_response()
     })?;
-    let named = session_id(&headers, None, app.settings.max_session_id_bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_session_id", e).into_response())?;
+    let named = session_id(&headers, None, app.settings.max_session_id_bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            crate::close::code::BAD_SESSION_ID,
+            e,
+        )
+        .into_response()
+    })?;
     let identity = match (named, &caller) {
         (None, Caller::User(user)) => user.clone(),
         (Some(id), _) => id,
         (None, _) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "missing_session_id",
+                crate::close::code::MISSING_SESSION_ID,
                 "x-socket-session-id header is required",
             )
             .into_response())
@@ -186,7 +197,7 @@ pub async fn active_rooms(
         Some(Err(_)) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "bad_limit",
+                crate::close::code::BAD_LIMIT,
                 "limit must be a non-negative integer",
             ))
         }

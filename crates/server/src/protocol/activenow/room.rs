@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use super::codec::{self, ClientMessage};
-use super::{http_error, random_session_id, session_id};
+use super::{http_error, session_id};
 use crate::app::AppState;
 use crate::client_auth::{self, Expiring, Proof, Refusal};
-use crate::close::{self, code};
+use crate::close::{code, reason};
+use crate::ids::random_session_id;
 use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws::{self, Inbound, Reply};
 
@@ -31,7 +32,11 @@ pub async fn upgrade(
         Ok(room) => room,
         Err(e) => {
             app.metrics.upgrades_refused.inc();
-            return http_error(StatusCode::BAD_REQUEST, "bad_room", format!("room: {e}"));
+            return http_error(
+                StatusCode::BAD_REQUEST,
+                crate::close::code::BAD_ROOM,
+                format!("room: {e}"),
+            );
         }
     };
     let (identity, proof) = match identify(&app, &query, &headers) {
@@ -69,7 +74,7 @@ pub(super) fn identify(
             app.metrics.upgrades_refused.inc();
             return Err(Refusal {
                 status: StatusCode::BAD_REQUEST,
-                code: "bad_session_id",
+                code: crate::close::code::BAD_SESSION_ID,
                 message: e,
             });
         }
@@ -123,7 +128,7 @@ async fn run(
         Err(EngineError::RoomFull { limit }) => {
             let msg = format!("room holds {limit} members (MAX_ROOM_USERS)");
             let _ = ws::send_frame(&mut socket, codec::error(code::ROOM_FULL, &msg)).await;
-            ws::send_close(&mut socket, close::POLICY, "room full").await;
+            ws::send_close(&mut socket, reason::ROOM_FULL).await;
         }
         Err(e) => {
             tracing::warn!(error = %e, "room join failed");
@@ -132,7 +137,7 @@ async fn run(
                 codec::error(code::INTERNAL, "join failed; retry"),
             )
             .await;
-            ws::send_close(&mut socket, close::INTERNAL, "join failed").await;
+            ws::send_close(&mut socket, reason::JOIN_FAILED).await;
         }
     }
     conn.disconnect().await;

@@ -14,7 +14,7 @@ use super::codec;
 use super::room::{identify, RoomInbound};
 use crate::app::AppState;
 use crate::client_auth::{Expiring, Proof};
-use crate::close::{self, code};
+use crate::close::{code, reason};
 use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws;
 
@@ -90,7 +90,7 @@ async fn run(
                 codec::error(code::INTERNAL, "join failed; retry"),
             )
             .await;
-            ws::send_close(&mut socket, close::INTERNAL, "join failed").await;
+            ws::send_close(&mut socket, reason::JOIN_FAILED).await;
         }
     }
     conn.disconnect().await;

@@ -88,7 +88,7 @@ fn handshake_refusal(
 
 async fn refuse(mut socket: WebSocket, code: u16, message: &'static str) {
     let _ = ws::send_frame(&mut socket, codec::error(code, message)).await;
-    ws::send_close(&mut socket, code, message).await;
+    ws::send_close(&mut socket, crate::close::Close::new(code, message)).await;
 }
 
 async fn run(app: AppState, mut socket: WebSocket, key: String) {
@@ -325,7 +325,10 @@ impl PusherSocket<'_> {
         let socket_id = self.conn.id().as_str();
         if !auth::verify_signin(&self.pusher_app, socket_id, user_data, auth) {
             self.app.metrics.errors.inc();
-            return Reply::Close(code::UNAUTHORIZED, "Invalid signin signature");
+            return Reply::Close(crate::close::Close::new(
+                code::UNAUTHORIZED,
+                "Invalid signin signature",
+            ));
         }
         let id = serde_json::from_str::<Value>(user_data)
             .ok()

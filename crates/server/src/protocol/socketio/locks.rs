@@ -15,7 +15,7 @@ pub const DEFAULT_LOCK_TTL_MS: u64 = 30_000;
 /// Longest lock name, bytes.
 pub const MAX_LOCK_NAME_BYTES: usize = 256;
 
-pub(super) fn valid_name(name: &str) -> Result<(), String> {
+pub(crate) fn valid_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_LOCK_NAME_BYTES || name.chars().any(char::is_control) {
         return Err(format!(
             "lock names are 1-{MAX_LOCK_NAME_BYTES} bytes without control characters"
@@ -25,7 +25,7 @@ pub(super) fn valid_name(name: &str) -> Result<(), String> {
 }
 
 /// A requested TTL, defaulted and checked against `LOCK_MAX_TTL_MS`.
-pub(super) fn ttl(requested: Option<&Value>, max: u64) -> Result<u64, String> {
+pub(crate) fn ttl(requested: Option<&Value>, max: u64) -> Result<u64, String> {
     let ttl = match requested {
         None | Some(Value::Null) => DEFAULT_LOCK_TTL_MS.min(max),
         Some(v) => match coerce_int(v) {

@@ -97,7 +97,7 @@ pub fn write_request(
 
 /// Writes, then broadcasts the change as `metadata:event` to the channel's room on every
 /// node (through the engine's broker).
-pub(super) async fn write_and_publish(
+pub(crate) async fn write_and_publish(
     app: &AppState,
     channel: &ChannelKey,
     write: &MetadataWrite,

@@ -16,12 +16,12 @@
 //! costs a message of the budget and is acked `unknown_type`.
 
 mod auth;
-mod codec;
-mod http;
-mod locks;
+pub(crate) mod codec;
+pub(crate) mod locks;
 pub mod metadata;
 mod presence;
 mod relay;
+pub mod relay_events;
 pub mod sessions;
 
 use std::sync::atomic::Ordering;
@@ -29,8 +29,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use activenow_engine::{ConnId, Connection, Identity, Liveness, Room, State};
-use axum::routing::{get, post};
-use axum::Router;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
@@ -44,7 +42,7 @@ use crate::close::code;
 use crate::transport::rate::{RateLimit, Verdict};
 
 pub use codec::SocketIoRenderer;
-pub use relay::RelayEvents;
+pub use relay_events::RelayEvents;
 pub use sessions::EngineSessions;
 
 /// The events the server handles itself (never relayed, never ignored).
@@ -59,24 +57,6 @@ const HANDLED: &[&str] = &[
     "lock:acquire",
     "lock:release",
 ];
-
-/// HTTP routes of the channel metadata and lock API.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/channels/{channel_type}/{channel_name}/metadata",
-            get(http::get_metadata)
-                .put(http::set_metadata)
-                .patch(http::update_metadata)
-                .delete(http::remove_metadata),
-        )
-        .route(
-            "/v1/locks/{name}",
-            post(http::acquire_lock)
-                .delete(http::release_lock)
-                .get(http::lock_holder),
-        )
-}
 
 /// Builds the Socket.IO server (its buffers sized by the settings) and attaches it to the
 /// renderer.

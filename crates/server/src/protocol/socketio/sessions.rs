@@ -161,7 +161,7 @@ async fn handshake(
         app.metrics.upgrades_refused.inc();
         return http_error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_connections",
+            crate::close::code::TOO_MANY_CONNECTIONS,
             "MAX_CONNECTIONS reached; try another node",
         );
     }
@@ -172,7 +172,7 @@ async fn handshake(
                 app.metrics.per_ip_refused.inc();
                 return http_error(
                     StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_connections",
+                    crate::close::code::TOO_MANY_CONNECTIONS,
                     "MAX_CONNECTIONS_PER_IP reached for this address",
                 );
             }

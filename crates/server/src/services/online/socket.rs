@@ -23,7 +23,7 @@ use super::http::check_player_id;
 use super::local::SocketSlot;
 use crate::app::AppState;
 use crate::client_auth::{self, Expiring, Proof};
-use crate::close::{self, code};
+use crate::close::{code, reason};
 use crate::transport::admission::refuse_upgrade;
 use crate::transport::client_ip::ClientIp;
 use crate::transport::ws::{self, Inbound, Reply};
@@ -106,7 +106,7 @@ async fn run(
                 "too many players online (ONLINE_MAX_PLAYERS); retry later",
             );
             let _ = ws::send_frame(&mut socket, full).await;
-            ws::send_close(&mut socket, close::TRY_AGAIN_LATER, "server full").await;
+            ws::send_close(&mut socket, reason::SERVER_FULL).await;
             conn.disconnect().await;
             return;
         }
@@ -125,7 +125,7 @@ async fn run(
     if let Err(e) = joined {
         tracing::warn!(error = %e, %player, "ping socket login failed");
         let _ = ws::send_frame(&mut socket, error(code::INTERNAL, "login failed; retry")).await;
-        ws::send_close(&mut socket, close::INTERNAL, "login failed").await;
+        ws::send_close(&mut socket, reason::LOGIN_FAILED).await;
         conn.disconnect().await;
         return;
     }
@@ -148,7 +148,7 @@ async fn run(
         if let Err(e) = online.logout(&player).await {
             tracing::warn!(error = %e, %player, "logging out a silent player failed");
         }
-        ws::send_close(&mut socket, close::NORMAL, "ping timeout").await;
+        ws::send_close(&mut socket, reason::PING_TIMEOUT).await;
     } else if !slot.kicked.load(Ordering::Relaxed) && !app.shutdown.is_cancelled() {
         // The client went away (network change, reload): hand over to HTTP heartbeats.
         if let Err(e) = online.refresh_http(&player).await {

@@ -9,9 +9,9 @@ use activenow_engine::sessions::{SessionState, PENDING};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use super::http::{unavailable, SessionError};
+use super::error::{unavailable, SessionError};
 use crate::app::AppState;
-use crate::protocol::activenow::random_session_id;
+use crate::ids::random_session_id;
 use crate::transport::client_ip::ClientIp;
 use crate::transport::per_ip;
 

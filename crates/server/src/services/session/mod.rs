@@ -8,6 +8,7 @@
 //! skip pushes they already have by number.
 
 mod create;
+mod error;
 pub mod http;
 mod socket;
 

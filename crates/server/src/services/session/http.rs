@@ -5,47 +5,17 @@
 use activenow_engine::sessions::PENDING;
 use activenow_engine::{clock, PushOutcome};
 
-use super::create::{admit_creation, new_session};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::create::{admit_creation, new_session};
+use super::error::{bad_request, not_found, unavailable, SessionError};
 use crate::app::AppState;
 use crate::transport::client_ip::ClientIp;
-
-/// An HTTP error with the body `{"error": message}`.
-pub struct SessionError(pub(super) StatusCode, pub(super) String);
-
-impl IntoResponse for SessionError {
-    fn into_response(self) -> Response {
-        let mut resp = (self.0, Json(json!({ "error": self.1 }))).into_response();
-        if self.0 == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-        }
-        resp
-    }
-}
-
-fn bad_request(msg: impl Into<String>) -> SessionError {
-    SessionError(StatusCode::BAD_REQUEST, msg.into())
-}
-
-pub fn not_found() -> SessionError {
-    SessionError(StatusCode::NOT_FOUND, "Session not found".into())
-}
-
-pub fn unavailable(e: impl std::fmt::Display) -> SessionError {
-    SessionError(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("backend unavailable: {e}"),
-    )
-}
 
 /// Session ids are 1-128 of `[A-Za-z0-9_-]` (the server mints UUIDs); anything else is an
 /// unknown session.

@@ -15,12 +15,31 @@ use axum::Json;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::codec::MetadataResponse;
-use super::locks::{ttl, valid_name};
-use super::metadata::{channel, error_code, write_and_publish, write_request};
+use axum::routing::{get, post};
+use axum::Router;
+
 use crate::app::AppState;
 use crate::close::code;
 use crate::error::{http_error, ApiError};
+use crate::protocol::socketio::codec::MetadataResponse;
+use crate::protocol::socketio::locks::{ttl, valid_name};
+use crate::protocol::socketio::metadata::{channel, error_code, write_and_publish, write_request};
+
+/// HTTP routes of the channel metadata and lock API.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/channels/{channel_type}/{channel_name}/metadata",
+            get(get_metadata)
+                .put(set_metadata)
+                .patch(update_metadata)
+                .delete(remove_metadata),
+        )
+        .route(
+            "/v1/locks/{name}",
+            post(acquire_lock).delete(release_lock).get(lock_holder),
+        )
+}
 
 /// Checks `Authorization: Bearer API_KEY` (see [`crate::api_key`]).
 fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {

@@ -15,10 +15,11 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::http::{not_found, session_id, unavailable};
+use super::error::{not_found, unavailable};
+use super::http::session_id;
 use super::{expired_message, parse_rendered, Waiting};
 use crate::app::AppState;
-use crate::close;
+use crate::close::reason;
 use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws;
 
@@ -70,7 +71,7 @@ async fn run(app: AppState, mut socket: WebSocket, id: String) {
     if joined.is_ok() {
         serve(&app, &mut socket, &conn, &id).await;
     } else {
-        ws::send_close(&mut socket, close::INTERNAL, "session unavailable").await;
+        ws::send_close(&mut socket, reason::SESSION_UNAVAILABLE).await;
     }
     conn.disconnect().await;
 }
@@ -97,18 +98,18 @@ async fn serve(
                     return;
                 }
                 if push.close {
-                    ws::send_close(socket, close::NORMAL, "done").await;
+                    ws::send_close(socket, reason::DONE).await;
                     return;
                 }
             }
         }
         Ok(None) => {
             let _ = ws::send_frame(socket, json(&expired_message())).await;
-            ws::send_close(socket, close::NORMAL, "done").await;
+            ws::send_close(socket, reason::DONE).await;
             return;
         }
         Err(_) => {
-            ws::send_close(socket, close::INTERNAL, "session unavailable").await;
+            ws::send_close(socket, reason::SESSION_UNAVAILABLE).await;
             return;
         }
     }
@@ -123,7 +124,7 @@ async fn serve(
         tokio::select! {
             biased;
             _ = app.shutdown.cancelled() => {
-                ws::send_close(socket, close::RESTART, "server restart").await;
+                ws::send_close(socket, reason::SERVER_RESTART).await;
                 return;
             }
             out = conn.outbox().next() => match out {
@@ -137,16 +138,16 @@ async fn serve(
                         return;
                     }
                     if closing {
-                        ws::send_close(socket, close::NORMAL, "done").await;
+                        ws::send_close(socket, reason::DONE).await;
                         return;
                     }
                 }
                 Outgoing::Close(CloseCause::SlowConsumer) => {
-                    ws::send_close(socket, close::POLICY, "slow consumer").await;
+                    ws::send_close(socket, reason::SLOW_CONSUMER).await;
                     return;
                 }
                 Outgoing::Close(CloseCause::Finished) => {
-                    ws::send_close(socket, close::NORMAL, "done").await;
+                    ws::send_close(socket, reason::DONE).await;
                     return;
                 }
             },
@@ -155,7 +156,7 @@ async fn serve(
                 Some(Ok(_)) => {
                     if let crate::transport::rate::Verdict::Drop(_) = rate.check() {
                         app.metrics.rate_limited.inc();
-                        ws::send_close(socket, close::POLICY, "too many messages").await;
+                        ws::send_close(socket, reason::TOO_MANY_MESSAGES).await;
                         return;
                     }
                 }
