@@ -64,5 +64,5 @@ pub use records::{OnlineRecord, OnlineRecords};
 pub use sessions::{PushOutcome, SessionPush, SessionState, SessionStore};
 pub use store::{
     Backend, Broker, LockAcquire, LockHolder, LockRelease, LockStore, MetadataStore, PresenceStore,
-    StatsSample, Transition, VisitorStats,
+    RoomInfo, StatsSample, Transition, VisitorStats,
 };
