@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(protocol::session::routes())
         .merge(protocol::channels::routes())
         .merge(protocol::pusher::routes())
+        .merge(protocol::server_api::routes())
         .merge(crate::observe::routes())
         .merge(crate::pages::routes(&state))
         .layer(protocol::socketio::layer(&state))

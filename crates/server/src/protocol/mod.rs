@@ -6,5 +6,6 @@ pub mod activenow;
 pub mod channels;
 pub mod online;
 pub mod pusher;
+pub mod server_api;
 pub mod session;
 pub mod socketio;

@@ -142,7 +142,11 @@ impl Renderer for SocketIoRenderer {
                 let sender = p.data.get("connId").and_then(Value::as_str);
                 self.emit_except(room, event, &p.data, sender);
             }
-            RoomEvent::Publication(_) => {}
+            RoomEvent::Publication(p) => {
+                if let Some(name) = crate::protocol::server_api::server_event(p) {
+                    self.emit(room, name, &p.data);
+                }
+            }
         }
         None
     }
