@@ -48,7 +48,9 @@ pub mod conformance;
 #[cfg(test)]
 mod engine_tests;
 
-pub use engine::{Connection, Engine, EngineConfig, Liveness, TransitionObserver};
+pub use engine::{
+    kicked_conns, Connection, Engine, EngineConfig, Liveness, TransitionObserver, KICK_PUBLICATION,
+};
 pub use error::{EngineError, StoreError};
 pub use hub::Renderer;
 pub use metadata::{

@@ -20,6 +20,8 @@ pub const RESTART: u16 = 1012;
 pub const TRY_AGAIN_LATER: u16 = 1013;
 /// CLIENT_AUTH=jwt: the socket's token passed `exp` + JWT_LEEWAY without a `refresh`.
 pub const TOKEN_EXPIRED: u16 = 4001;
+/// The back end disconnected this identity (`DELETE /v1/users/{identity}`), reason `kicked`.
+pub const KICKED: u16 = 4003;
 
 /// Bytes of a client's own input (an unknown type, event name) an error message may repeat.
 pub const ECHO_BYTES: usize = 32;

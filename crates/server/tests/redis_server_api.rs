@@ -178,3 +178,69 @@ async fn publish_reaches_every_protocol_on_every_node() {
         .await;
     assert_eq!(status, 400);
 }
+
+async fn delete(node: &Node, path: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .delete(node.url(path))
+        .header("authorization", BEARER)
+        .send()
+        .await
+        .expect("DELETE");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Reads Engine.IO packets until the `activenow:kicked` event and then the Socket.IO
+/// server disconnect (`41`).
+async fn until_kicked(eio: &mut Eio) {
+    let mut told = false;
+    loop {
+        let p = eio.next().await;
+        if let Some((e, data)) = event(&p) {
+            if e == "activenow:kicked" {
+                assert_eq!(data, json!({"reason": "kicked"}));
+                told = true;
+            }
+        } else if p == "41" {
+            assert!(told, "the kick event comes before the disconnect");
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kick_disconnects_an_identity_on_every_node() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = nodes(&redis);
+    let mut ws_a = join_ws(&a, "den", "kate").await;
+    let mut ws_b = join_ws(&b, "porch", "kate").await;
+    let mut sio_b = join_sio(&b, "den", "kate").await;
+    let mut watcher = join_ws(&a, "den", "walt").await;
+    let mut bystander = join_ws(&b, "porch", "bea").await;
+
+    // Only the den: the porch socket stays.
+    let (status, reply) = delete(&b, "/v1/users/kate?rooms=den").await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["rooms"], json!(["den"]));
+    assert_eq!(reply["connections"], 2);
+    assert!(matches!(ws_a.ended().await, common::Ended::Closed(Some(4003))));
+    until_kicked(&mut sio_b).await;
+    watcher
+        .until(|v| v["type"] == "ACTIVITY_LEAVE_PRESENCE" && v["data"]["identity"] == "kate")
+        .await;
+
+    // Everywhere: the porch socket on the other node goes too.
+    let (status, reply) = delete(&a, "/v1/users/kate").await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["rooms"], json!(["porch"]));
+    assert!(matches!(ws_b.ended().await, common::Ended::Closed(Some(4003))));
+    bystander
+        .until(|v| v["type"] == "ACTIVITY_LEAVE_PRESENCE" && v["data"]["identity"] == "kate")
+        .await;
+    let (_, user) = get(&b, "/v1/users/kate", true).await;
+    assert_eq!(user["online"], false, "{user}");
+    let (_, bea) = get(&a, "/v1/users/bea", true).await;
+    assert_eq!(bea["online"], true);
+}

@@ -256,6 +256,10 @@ pub async fn drive_closing_idle(
                     send_close(socket, close::NORMAL, "done").await;
                     return;
                 }
+                Ok(Ok(Some(CloseCause::Kicked))) => {
+                    send_close(socket, close::KICKED, "kicked").await;
+                    return;
+                }
                 Ok(Err(_)) => return,
                 Err(_) => {
                     // The client stopped reading: no close frame could get through either.

@@ -15,7 +15,7 @@ use super::authorize;
 use crate::app::AppState;
 use crate::error::ApiError;
 
-fn unavailable(e: EngineError) -> Response {
+pub(super) fn unavailable(e: EngineError) -> Response {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "backend_unavailable",
@@ -24,7 +24,7 @@ fn unavailable(e: EngineError) -> Response {
     .into_response()
 }
 
-fn bad(code: &'static str, message: impl Into<String>) -> Response {
+pub(super) fn bad(code: &'static str, message: impl Into<String>) -> Response {
     ApiError::new(StatusCode::BAD_REQUEST, code, message).into_response()
 }
 

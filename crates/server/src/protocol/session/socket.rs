@@ -149,6 +149,10 @@ async fn serve(
                     ws::send_close(socket, close::NORMAL, "done").await;
                     return;
                 }
+                Outgoing::Close(CloseCause::Kicked) => {
+                    ws::send_close(socket, close::KICKED, "kicked").await;
+                    return;
+                }
             },
             msg = socket.recv() => match msg {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
