@@ -91,7 +91,12 @@ async fn where_is_user_rooms_and_pages_across_nodes() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| (r["room"].as_str().unwrap().to_owned(), r["connections"].clone()))
+            .map(|r| {
+                (
+                    r["room"].as_str().unwrap().to_owned(),
+                    r["connections"].clone(),
+                )
+            })
             .collect();
         assert_eq!(
             rooms,
@@ -99,13 +104,22 @@ async fn where_is_user_rooms_and_pages_across_nodes() {
             "{user}"
         );
         let (_, room) = get(node, "/v1/rooms/lobby", true).await;
-        assert_eq!((room["count"].clone(), room["connections"].clone()), (json!(2), json!(2)));
+        assert_eq!(
+            (room["count"].clone(), room["connections"].clone()),
+            (json!(2), json!(2))
+        );
         assert!(room["since"].as_u64().unwrap() > 0);
     }
     let (_, nobody) = get(&a, "/v1/users/nobody", true).await;
-    assert_eq!((nobody["online"].clone(), nobody["rooms"].clone()), (json!(false), json!([])));
+    assert_eq!(
+        (nobody["online"].clone(), nobody["rooms"].clone()),
+        (json!(false), json!([]))
+    );
     let (_, empty) = get(&a, "/v1/rooms/empty", true).await;
-    assert_eq!((empty["count"].clone(), empty["since"].clone()), (json!(0), Value::Null));
+    assert_eq!(
+        (empty["count"].clone(), empty["since"].clone()),
+        (json!(0), Value::Null)
+    );
 
     // 120 members on two nodes, paged 50 at most (MEMBERS_PAGE_MAX) whatever is asked.
     let mut held = Vec::new();
@@ -129,7 +143,10 @@ async fn where_is_user_rooms_and_pages_across_nodes() {
         let members = page["members"].as_array().unwrap();
         assert!(members.len() <= 50);
         for m in members {
-            assert!(seen.insert(m["identity"].as_str().unwrap().to_owned()), "{m}");
+            assert!(
+                seen.insert(m["identity"].as_str().unwrap().to_owned()),
+                "{m}"
+            );
         }
         match page["next_cursor"].as_str() {
             Some(c) => cursor = c.to_owned(),
@@ -139,7 +156,10 @@ async fn where_is_user_rooms_and_pages_across_nodes() {
     assert_eq!(seen.len(), 120);
     assert_eq!(pages, 3);
     assert_eq!(get(&a, "/v1/rooms/hall/members?limit=0", true).await.0, 400);
-    assert_eq!(get(&a, "/v1/rooms/hall/members?cursor=%21", true).await.0, 400);
+    assert_eq!(
+        get(&a, "/v1/rooms/hall/members?cursor=%21", true).await.0,
+        400
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,7 +187,10 @@ async fn publish_reaches_every_protocol_on_every_node() {
         assert_eq!(frame["data"]["data"], json!({"headline": "hi"}));
     }
     for sio in [&mut sio_a, &mut sio_b] {
-        assert_eq!(until_event(sio, "breaking").await, json!({"headline": "hi"}));
+        assert_eq!(
+            until_event(sio, "breaking").await,
+            json!({"headline": "hi"})
+        );
     }
     let (status, _) = b
         .post(
@@ -225,7 +248,10 @@ async fn kick_disconnects_an_identity_on_every_node() {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["rooms"], json!(["den"]));
     assert_eq!(reply["connections"], 2);
-    assert!(matches!(ws_a.ended().await, common::Ended::Closed(Some(4003))));
+    assert!(matches!(
+        ws_a.ended().await,
+        common::Ended::Closed(Some(4003))
+    ));
     until_kicked(&mut sio_b).await;
     watcher
         .until(|v| v["type"] == "ACTIVITY_LEAVE_PRESENCE" && v["data"]["identity"] == "kate")
@@ -235,7 +261,10 @@ async fn kick_disconnects_an_identity_on_every_node() {
     let (status, reply) = delete(&a, "/v1/users/kate").await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["rooms"], json!(["porch"]));
-    assert!(matches!(ws_b.ended().await, common::Ended::Closed(Some(4003))));
+    assert!(matches!(
+        ws_b.ended().await,
+        common::Ended::Closed(Some(4003))
+    ));
     bystander
         .until(|v| v["type"] == "ACTIVITY_LEAVE_PRESENCE" && v["data"]["identity"] == "kate")
         .await;

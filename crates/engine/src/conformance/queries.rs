@@ -14,7 +14,10 @@ pub async fn room_info_and_identity_rooms_follow_memberships(backend: Backend) {
     let who = unique("carol");
     let other = unique("dave");
     let empty = engine.room_info(&a).await.unwrap();
-    assert_eq!((empty.count, empty.connections, empty.since_ms), (0, 0, None));
+    assert_eq!(
+        (empty.count, empty.connections, empty.since_ms),
+        (0, 0, None)
+    );
 
     let tab1 = engine.connect(Liveness::Socket);
     let tab2 = engine.connect(Liveness::Socket);
@@ -27,14 +30,14 @@ pub async fn room_info_and_identity_rooms_follow_memberships(backend: Backend) {
     let info = engine.room_info(&a).await.unwrap();
     assert_eq!((info.count, info.connections), (2, 3));
     let since = info.since_ms.expect("an occupied room has a since");
-    assert!(since.abs_diff(first.member.joined_at_ms) < 60_000, "{since}");
+    assert!(
+        since.abs_diff(first.member.joined_at_ms) < 60_000,
+        "{since}"
+    );
 
     let identity = Identity::new(&who);
     let rooms = engine.identity_rooms(&identity).await.unwrap();
-    let summary: Vec<_> = rooms
-        .iter()
-        .map(|(r, m)| (r.clone(), m.len()))
-        .collect();
+    let summary: Vec<_> = rooms.iter().map(|(r, m)| (r.clone(), m.len())).collect();
     let mut want = vec![(a.clone(), 2), (b.clone(), 1)];
     want.sort();
     assert_eq!(summary, want);
@@ -101,7 +104,10 @@ pub async fn member_pages_list_every_stayer_once(backend: Backend) {
         }
     }
     for i in 0..25 {
-        assert!(seen.contains(&Identity::new(&format!("stay-{i:02}"))), "stay-{i:02} skipped");
+        assert!(
+            seen.contains(&Identity::new(&format!("stay-{i:02}"))),
+            "stay-{i:02} skipped"
+        );
     }
     assert!(pages >= 7);
 }

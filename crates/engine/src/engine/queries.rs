@@ -42,7 +42,12 @@ impl Engine {
         limit: usize,
     ) -> Result<Vec<Member>, EngineError> {
         Ok(self
-            .timed(self.shared.backend.presence.members_page(room, after, limit))
+            .timed(
+                self.shared
+                    .backend
+                    .presence
+                    .members_page(room, after, limit),
+            )
             .await?)
     }
 

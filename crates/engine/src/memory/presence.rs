@@ -96,7 +96,10 @@ impl MemoryPresence {
         let identity = &t.member.identity;
         let mut shard = self.identity_shard(identity);
         if t.kind == EventKind::Join {
-            shard.entry(identity.clone()).or_default().insert(room.clone());
+            shard
+                .entry(identity.clone())
+                .or_default()
+                .insert(room.clone());
         } else if let Some(rooms) = shard.get_mut(identity) {
             rooms.remove(room);
             if rooms.is_empty() {
@@ -253,11 +256,13 @@ impl PresenceStore for MemoryPresence {
 
     async fn room_info(&self, room: &Room) -> Result<RoomInfo, StoreError> {
         let shard = self.shard(room);
-        Ok(shard.get(room).map_or_else(RoomInfo::default, |s| RoomInfo {
-            count: s.identities.len() as u64,
-            connections: s.members.len() as u64,
-            since_ms: Some(s.since_ms),
-        }))
+        Ok(shard
+            .get(room)
+            .map_or_else(RoomInfo::default, |s| RoomInfo {
+                count: s.identities.len() as u64,
+                connections: s.members.len() as u64,
+                since_ms: Some(s.since_ms),
+            }))
     }
 
     async fn identity_rooms(
@@ -327,4 +332,3 @@ impl PresenceStore for MemoryPresence {
         Ok(())
     }
 }
-

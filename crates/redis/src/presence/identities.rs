@@ -29,7 +29,11 @@ use crate::record::{self, int, text};
 use crate::scripts::{eval, eval_all, Call};
 
 impl RedisPresence {
-    pub(super) async fn index_identity(&self, identity: &Identity, room: &Room) -> Result<(), StoreError> {
+    pub(super) async fn index_identity(
+        &self,
+        identity: &Identity,
+        room: &Room,
+    ) -> Result<(), StoreError> {
         self.client
             .sadd::<(), _, _>(self.keys.identity_rooms(identity.as_str()), room.as_str())
             .await
@@ -68,7 +72,11 @@ impl RedisPresence {
         }
         let since_ms = match &f[2] {
             Value::Null => None,
-            v => Some(text(v)?.parse::<u64>().map_err(|_| protocol("room since"))?),
+            v => Some(
+                text(v)?
+                    .parse::<u64>()
+                    .map_err(|_| protocol("room since"))?,
+            ),
         };
         Ok(RoomInfo {
             count: int(&f[0])?.max(0) as u64,

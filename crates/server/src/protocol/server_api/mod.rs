@@ -33,7 +33,6 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    crate::api_key::check(&app.settings.api_key, headers).map_err(|r| {
-        ApiError::new(r.status(), r.code(), r.message()).into_response()
-    })
+    crate::api_key::check(&app.settings.api_key, headers)
+        .map_err(|r| ApiError::new(r.status(), r.code(), r.message()).into_response())
 }

@@ -98,8 +98,14 @@ mod tests {
         let documented = documented_routes();
         let undocumented: Vec<_> = routed.difference(&documented).collect();
         let stale: Vec<_> = documented.difference(&routed).collect();
-        assert!(undocumented.is_empty(), "routes missing from openapi.json: {undocumented:?}");
-        assert!(stale.is_empty(), "openapi.json lists routes the router has not: {stale:?}");
+        assert!(
+            undocumented.is_empty(),
+            "routes missing from openapi.json: {undocumented:?}"
+        );
+        assert!(
+            stale.is_empty(),
+            "openapi.json lists routes the router has not: {stale:?}"
+        );
     }
 
     #[test]

@@ -109,8 +109,10 @@ fn decode_cursor(cursor: &str, max_bytes: usize) -> Result<Identity, Response> {
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| bad("bad_cursor", "cursor: not one this server gave"))?;
-    let text = String::from_utf8(bytes).map_err(|_| bad("bad_cursor", "cursor: not one this server gave"))?;
-    Identity::parse(&text, max_bytes).map_err(|_| bad("bad_cursor", "cursor: not one this server gave"))
+    let text = String::from_utf8(bytes)
+        .map_err(|_| bad("bad_cursor", "cursor: not one this server gave"))?;
+    Identity::parse(&text, max_bytes)
+        .map_err(|_| bad("bad_cursor", "cursor: not one this server gave"))
 }
 
 /// `GET /v1/rooms/{room}/members?cursor=&limit=`: identities in byte order, `limit` of them
@@ -126,7 +128,7 @@ pub async fn members(
     let room = parse_room(&room)?;
     let s = &app.settings;
     let limit = match q.limit.as_deref() {
-        None | Some("") => s.members_page_default,
+        None | Some("") => s.members_page_default.min(s.members_page_max),
         Some(l) => match l.parse::<usize>() {
             Ok(n) if n > 0 => n.min(s.members_page_max),
             _ => return Err(bad("bad_limit", "limit: a positive integer")),
@@ -157,7 +159,10 @@ pub async fn members(
         out.push(entry);
     }
     let next = (identities == limit)
-        .then(|| page.last().map(|m| URL_SAFE_NO_PAD.encode(m.identity.as_str())))
+        .then(|| {
+            page.last()
+                .map(|m| URL_SAFE_NO_PAD.encode(m.identity.as_str()))
+        })
         .flatten();
     Ok(Json(json!({"room": room.as_str(), "members": out, "next_cursor": next})).into_response())
 }

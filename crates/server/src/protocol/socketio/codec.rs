@@ -70,7 +70,11 @@ impl SocketIoRenderer {
             return;
         };
         for conn in activenow_engine::kicked_conns(p) {
-            let Some(socket) = conn.as_str().parse::<Sid>().ok().and_then(|sid| ns.get_socket(sid))
+            let Some(socket) = conn
+                .as_str()
+                .parse::<Sid>()
+                .ok()
+                .and_then(|sid| ns.get_socket(sid))
             else {
                 continue;
             };
