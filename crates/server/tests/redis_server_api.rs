@@ -78,6 +78,10 @@ async fn where_is_user_rooms_and_pages_across_nodes() {
     let _y = join_ws(&b, "lobby", "yan").await;
     let _x2 = join_sio(&b, "kitchen", "xavier").await;
 
+    let (status, doc) = get(&b, "/openapi.json", false).await;
+    assert_eq!((status, doc["openapi"].clone()), (200, json!("3.1.0")));
+    assert!(doc["paths"]["/v1/users/{identity}"]["delete"].is_object());
+
     // Unauthenticated callers learn nothing.
     assert_eq!(get(&a, "/v1/users/xavier", false).await.0, 401);
     assert_eq!(get(&a, "/v1/rooms/lobby/members", false).await.0, 401);
