@@ -90,7 +90,7 @@ pub async fn member_pages_list_every_stayer_once(backend: Backend) {
         assert_eq!(order.len(), ids.len(), "an identity's tabs are together");
         for id in &ids {
             assert!(seen.insert(id.clone()), "{id} listed twice");
-            assert!(after.as_ref().map_or(true, |a| id > a), "pages are ordered");
+            assert!(after.as_ref().is_none_or(|a| id > a), "pages are ordered");
         }
         after = order.last().cloned();
         // Churn between pages, before and after the cursor.

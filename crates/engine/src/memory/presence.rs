@@ -9,13 +9,16 @@ use crate::model::{ConnId, EventKind, Identity, Member, PresenceEvent, Room, Sta
 use crate::shard::{shard_of, SHARDS};
 use crate::store::{JoinOutcome, PresenceStore, RoomInfo, Transition, UpdateTarget};
 
+/// One shard of the identity index: identity -> its rooms.
+type IdentityRooms = HashMap<Identity, BTreeSet<Room>>;
+
 /// Rooms in 64 shards, each behind a std mutex that is held for a few map operations and
 /// never across an await, so a transition is atomic without any global lock.
 pub struct MemoryPresence {
     shards: Box<[Mutex<HashMap<Room, RoomState>>]>,
     /// Rooms of each identity, sharded by identity. Changed while the room's shard is held
     /// (lock order: room shard, then identity shard), so it never disagrees with the rooms.
-    by_identity: Box<[Mutex<HashMap<Identity, BTreeSet<Room>>>]>,
+    by_identity: Box<[Mutex<IdentityRooms>]>,
 }
 
 impl Default for MemoryPresence {
@@ -79,10 +82,7 @@ impl RoomState {
 }
 
 impl MemoryPresence {
-    fn identity_shard(
-        &self,
-        identity: &Identity,
-    ) -> MutexGuard<'_, HashMap<Identity, BTreeSet<Room>>> {
+    fn identity_shard(&self, identity: &Identity) -> MutexGuard<'_, IdentityRooms> {
         self.by_identity[shard_of(identity)]
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -15,6 +15,7 @@ use serde_json::json;
 use super::authorize;
 use super::queries::{bad, parse_room, unavailable};
 use crate::app::AppState;
+use crate::error::ApiError;
 
 #[derive(Deserialize)]
 pub struct KickQuery {
@@ -26,7 +27,7 @@ pub async fn kick(
     headers: HeaderMap,
     Path(identity): Path<String>,
     Query(q): Query<KickQuery>,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
     let identity = Identity::parse(&identity, app.settings.max_session_id_bytes)
         .map_err(|e| bad("bad_identity", format!("identity: {e}")))?;

@@ -1,8 +1,9 @@
 //! The server API: what a back end asks of the presence server ("where is user X", room
-//! figures, paged members, publishing to a room, disconnecting a user everywhere), and the OpenAPI document of the whole HTTP
-//! API. Every endpoint here takes `Authorization: Bearer <API_KEY>` (see [`crate::api_key`]):
-//! the answers name identities and their state across all rooms, which no browser should
-//! read, and with no `API_KEY` set they answer 503 like the other server-side calls.
+//! figures, paged members, publishing to a room, disconnecting a user everywhere), and the
+//! OpenAPI document of the whole HTTP API. Every endpoint here but `/openapi.json` takes
+//! `Authorization: Bearer <API_KEY>` (see [`crate::api_key`]): the answers name identities
+//! and their state across all rooms, which no browser should read, and with no `API_KEY` set
+//! they answer 503 like the other server-side calls.
 
 mod kick;
 mod openapi;
@@ -10,7 +11,6 @@ mod publish;
 mod queries;
 
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -32,7 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/openapi.json", get(openapi::serve))
 }
 
-fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     crate::api_key::check(&app.settings.api_key, headers)
-        .map_err(|r| ApiError::new(r.status(), r.code(), r.message()).into_response())
+        .map_err(|r| ApiError::new(r.status(), r.code(), r.message()))
 }

@@ -43,12 +43,11 @@ pub async fn publish(
     headers: HeaderMap,
     Path(room): Path<String>,
     body: Result<Json<PublishBody>, JsonRejection>,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
     let room = parse_room(&room)?;
-    let Json(body) = body.map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.body_text()).into_response()
-    })?;
+    let Json(body) =
+        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.body_text()))?;
     if body.event.is_empty()
         || body.event.len() > MAX_EVENT_BYTES
         || body.event.chars().any(char::is_control)
@@ -57,8 +56,7 @@ pub async fn publish(
             StatusCode::BAD_REQUEST,
             "bad_event",
             format!("event: 1-{MAX_EVENT_BYTES} bytes without control characters"),
-        )
-        .into_response());
+        ));
     }
     let publication = Publication {
         event: format!("{SERVER_EVENT_PREFIX}{}", body.event),
@@ -77,7 +75,6 @@ pub async fn publish(
                     "backend_unavailable",
                     e.to_string(),
                 )
-                .into_response()
             })?;
     }
     Ok(Json(json!({"ok": true, "room": room.as_str(), "event": body.event})).into_response())

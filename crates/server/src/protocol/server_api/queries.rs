@@ -15,20 +15,19 @@ use super::authorize;
 use crate::app::AppState;
 use crate::error::ApiError;
 
-pub(super) fn unavailable(e: EngineError) -> Response {
+pub(super) fn unavailable(e: EngineError) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "backend_unavailable",
         e.to_string(),
     )
-    .into_response()
 }
 
-pub(super) fn bad(code: &'static str, message: impl Into<String>) -> Response {
-    ApiError::new(StatusCode::BAD_REQUEST, code, message).into_response()
+pub(super) fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
-pub(super) fn parse_room(name: &str) -> Result<Room, Response> {
+pub(super) fn parse_room(name: &str) -> Result<Room, ApiError> {
     Room::parse(name).map_err(|e| bad("bad_room", format!("room: {e}")))
 }
 
@@ -50,7 +49,7 @@ pub async fn user(
     AxumState(app): AxumState<AppState>,
     headers: HeaderMap,
     Path(identity): Path<String>,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
     let identity = Identity::parse(&identity, app.settings.max_session_id_bytes)
         .map_err(|e| bad("bad_identity", format!("identity: {e}")))?;
@@ -84,7 +83,7 @@ pub async fn room(
     AxumState(app): AxumState<AppState>,
     headers: HeaderMap,
     Path(room): Path<String>,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
     let room = parse_room(&room)?;
     let info = app.engine.room_info(&room).await.map_err(unavailable)?;
@@ -105,7 +104,7 @@ pub struct PageQuery {
 
 /// The cursor is the last identity of the previous page, base64url: opaque to callers, and
 /// stable under churn (the next page starts after that identity whoever came or went).
-fn decode_cursor(cursor: &str, max_bytes: usize) -> Result<Identity, Response> {
+fn decode_cursor(cursor: &str, max_bytes: usize) -> Result<Identity, ApiError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| bad("bad_cursor", "cursor: not one this server gave"))?;
@@ -123,7 +122,7 @@ pub async fn members(
     headers: HeaderMap,
     Path(room): Path<String>,
     Query(q): Query<PageQuery>,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
     let room = parse_room(&room)?;
     let s = &app.settings;
