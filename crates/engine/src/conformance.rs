@@ -13,6 +13,7 @@ mod broker;
 mod metadata;
 mod observers;
 mod presence;
+mod queries;
 mod records;
 mod sessions;
 mod stats;
@@ -22,6 +23,7 @@ pub use broker::*;
 pub use metadata::*;
 pub use observers::*;
 pub use presence::*;
+pub use queries::*;
 pub use records::*;
 pub use sessions::*;
 pub use stats::*;
@@ -51,6 +53,8 @@ macro_rules! conformance_suite {
             visits_through_the_engine_are_counted,
             stats_history_is_shared_by_shared_backends,
             broker_keeps_each_rooms_order,
+            room_info_and_identity_rooms_follow_memberships,
+            member_pages_list_every_stayer_once,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -16,6 +16,7 @@
 mod config;
 mod connection;
 mod handle;
+mod kick;
 mod liveness;
 mod metadata;
 mod observer;
@@ -30,5 +31,6 @@ mod transitions;
 pub use config::EngineConfig;
 pub use connection::Connection;
 pub use handle::Engine;
+pub use kick::{kicked_conns, KICK_PUBLICATION};
 pub use liveness::Liveness;
 pub use observer::TransitionObserver;

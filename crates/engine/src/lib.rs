@@ -48,7 +48,9 @@ pub mod conformance;
 #[cfg(test)]
 mod engine_tests;
 
-pub use engine::{Connection, Engine, EngineConfig, Liveness, TransitionObserver};
+pub use engine::{
+    kicked_conns, Connection, Engine, EngineConfig, Liveness, TransitionObserver, KICK_PUBLICATION,
+};
 pub use error::{EngineError, StoreError};
 pub use hub::Renderer;
 pub use metadata::{
@@ -64,5 +66,5 @@ pub use records::{OnlineRecord, OnlineRecords};
 pub use sessions::{PushOutcome, SessionPush, SessionState, SessionStore};
 pub use store::{
     Backend, Broker, LockAcquire, LockHolder, LockRelease, LockStore, MetadataStore, PresenceStore,
-    StatsSample, Transition, VisitorStats,
+    RoomInfo, StatsSample, Transition, VisitorStats,
 };

@@ -32,6 +32,8 @@ pub enum CloseCause {
     SlowConsumer,
     /// Kicked by the server (session finished, logged out, ...) after the queued frames.
     Finished,
+    /// Disconnected by the back end (`DELETE /v1/users/{identity}`), after the queued frames.
+    Kicked,
 }
 
 /// What the connection task should do next.
@@ -183,6 +185,16 @@ impl Outbox {
         let mut state = self.state();
         if state.closing.is_none() {
             state.closing = Some(CloseCause::Finished);
+        }
+        drop(state);
+        self.inner.notify.notify_one();
+    }
+
+    /// Closes the connection after the frames already queued, as kicked by the back end.
+    pub fn kick(&self) {
+        let mut state = self.state();
+        if state.closing.is_none() {
+            state.closing = Some(CloseCause::Kicked);
         }
         drop(state);
         self.inner.notify.notify_one();

@@ -36,6 +36,17 @@ pub enum UpdateTarget {
     Identity(Identity),
 }
 
+/// A room's figures (`GET /v1/rooms/{room}`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// Distinct identities.
+    pub count: u64,
+    pub connections: u64,
+    /// Wall-clock ms since which the room has been occupied without a break; `None` when
+    /// empty, or when a store cannot tell.
+    pub since_ms: Option<u64>,
+}
+
 /// Membership of rooms. Counts are of distinct identities.
 #[async_trait]
 pub trait PresenceStore: Send + Sync + 'static {
@@ -76,6 +87,29 @@ pub trait PresenceStore: Send + Sync + 'static {
 
     /// Every non-empty room with its count (internal rooms included).
     async fn room_counts(&self) -> Result<Vec<(Room, u64)>, StoreError>;
+
+    /// Count, connections and occupied-since of one room, without listing it (an index
+    /// read on a shared store, whatever the room's size).
+    async fn room_info(&self, room: &Room) -> Result<RoomInfo, StoreError>;
+
+    /// Every room `identity` is in, each with that identity's connections there, from a
+    /// per-identity index (never a scan of the rooms). Rooms in name order.
+    async fn identity_rooms(
+        &self,
+        identity: &Identity,
+    ) -> Result<Vec<(Room, Vec<Member>)>, StoreError>;
+
+    /// One page of `room`'s members: every connection of the first `limit` identities
+    /// ordered after `after` (byte order of the identity; `None`: from the start), grouped
+    /// by identity in that order. An identity present for the whole walk is listed exactly
+    /// once, whatever joins and leaves happen between pages; one that joins or leaves
+    /// meanwhile may or may not be.
+    async fn members_page(
+        &self,
+        room: &Room,
+        after: Option<&Identity>,
+        limit: usize,
+    ) -> Result<Vec<Member>, StoreError>;
 
     /// Marks these connections (and so all their memberships) alive now, in one batch per
     /// reaper tick. A shared store uses it to tell live connections from those of a dead

@@ -1,7 +1,8 @@
 //! Key and channel names. Every key carries a hash tag (the text between `{` and `}`), so the
 //! keys a script touches together live in one Redis Cluster slot:
 //!
-//! - per room, tag `{r:<room>}`: members, identities, seen, version, and the room's sharded
+//! - per room, tag `{r:<room>}`: members, identities, seen, version, tombstones, member order,
+//!   occupied-since, and the room's sharded
 //!   pub/sub channel. The `r:` inside the braces keeps the tag non-empty even for a room
 //!   whose name starts with `}` (a `}` inside a name only shortens the tag, the same way for
 //!   every key of that room, so they still share a slot).
@@ -14,6 +15,8 @@
 //! - per channel, tag `{m:<type length>:<type>:<name>}`: its metadata record (the length
 //!   keeps `("a:b", "c")` and `("a", "b:c")` apart).
 //! - per lock, tag `{l:<name>}`: the lock (value: owner; Redis `PX` expiry).
+//! - per identity, tag `{u:<identity>}`: the rooms it may be in (a superset, kept beside the
+//!   room scripts: see `presence/identities.rs`).
 
 use activenow_engine::metadata::ChannelKey;
 use activenow_engine::Room;
@@ -23,7 +26,7 @@ pub(crate) struct Keys {
     prefix: String,
 }
 
-/// The keys of one room; `all` gives the four the room scripts take, in their order.
+/// The keys of one room; `all` gives the seven the room scripts take, in their order.
 pub(crate) struct RoomKeys {
     pub members: String,
     pub identities: String,
@@ -31,6 +34,10 @@ pub(crate) struct RoomKeys {
     pub version: String,
     /// HASH identity -> 1: leaves announced after Redis lost the room (see `forget.lua`).
     pub gone: String,
+    /// ZSET `identity \0 conn`, scores 0: member pages and one identity's connections.
+    pub order: String,
+    /// STRING: server-clock ms of the first join since the room was last empty.
+    pub since: String,
 }
 
 impl RoomKeys {
@@ -40,6 +47,9 @@ impl RoomKeys {
             self.identities.clone(),
             self.seen.clone(),
             self.version.clone(),
+            self.gone.clone(),
+            self.order.clone(),
+            self.since.clone(),
         ]
     }
 }
@@ -63,6 +73,8 @@ impl Keys {
             seen: format!("{tag}:s"),
             version: format!("{tag}:v"),
             gone: format!("{tag}:g"),
+            order: format!("{tag}:o"),
+            since: format!("{tag}:t"),
         }
     }
 
@@ -111,6 +123,11 @@ impl Keys {
             channel.channel_type,
             channel.channel_name
         )
+    }
+
+    /// SET of the rooms `identity` may be in (a superset of those it is in).
+    pub fn identity_rooms(&self, identity: &str) -> String {
+        format!("{}{{u:{identity}}}:rooms", self.prefix)
     }
 
     /// STRING owner, expiring on Redis' clock.
@@ -209,7 +226,7 @@ mod tests {
             let k = keys.room(&room);
             let tag = hash_tag(&k.members);
             assert!(!tag.is_empty());
-            for other in [&k.identities, &k.seen, &k.version, &keys.channel(&room)] {
+            for other in k.all().iter().chain([&keys.channel(&room)]) {
                 assert_eq!(hash_tag(other), tag, "{name}");
             }
         }

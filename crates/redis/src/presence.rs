@@ -28,6 +28,7 @@
 //!   re-assertion is silent and the leaves of connections that closed meanwhile are announced
 //!   against the re-asserted rooms (see `reconcile.rs`).
 
+mod identities;
 mod liveness;
 mod outage;
 mod reconcile;

@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::services::session::routes())
         .merge(crate::protocol::channels::routes())
         .merge(crate::protocol::pusher::routes())
+        .merge(crate::protocol::server_api::routes())
         .merge(crate::observe::routes())
         .merge(crate::pages::routes(&state))
         .layer(crate::protocol::socketio::layer(&state))

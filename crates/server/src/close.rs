@@ -20,6 +20,8 @@ pub const RESTART: u16 = 1012;
 pub const TRY_AGAIN_LATER: u16 = 1013;
 /// CLIENT_AUTH=jwt: the socket's token passed `exp` + JWT_LEEWAY without a `refresh`.
 pub const TOKEN_EXPIRED: u16 = 4001;
+/// The back end disconnected this identity (`DELETE /v1/users/{identity}`), reason `kicked`.
+pub const KICKED: u16 = 4003;
 
 /// A close frame: a code with the reason sent beside it. Every reason the server sends is a
 /// constant in [`reason`], so a handler cannot invent one.
@@ -43,6 +45,8 @@ pub mod reason {
     pub const SERVER_RESTART: Close = Close::new(RESTART, "server restart");
     /// The socket's queue stayed full past SLOW_CONSUMER_TIMEOUT.
     pub const SLOW_CONSUMER: Close = Close::new(POLICY, "slow consumer");
+    /// `DELETE /v1/users/{identity}` (docs/server-api.md).
+    pub const KICKED: Close = Close::new(super::KICKED, "kicked");
     /// The server finished with the socket (its subscription ended, a session was confirmed).
     pub const DONE: Close = Close::new(NORMAL, "done");
     /// More pings or pongs than MAX_MESSAGES_PER_SECOND (the library answers pings itself).

@@ -111,6 +111,11 @@ settings! {
     metadata_max_key_bytes: usize = 128, "METADATA_MAX_KEY_BYTES";
     /// Longest metadata item value, bytes [default: 65536].
     metadata_max_value_bytes: usize = 65_536, "METADATA_MAX_VALUE_BYTES";
+    /// Identities per `GET /v1/rooms/{room}/members` page when `limit` is not given (lowered
+    /// to MEMBERS_PAGE_MAX) [default: 100].
+    members_page_default: usize = 100, "MEMBERS_PAGE_DEFAULT";
+    /// Most identities per members page; a larger `limit` is lowered to it [default: 1000].
+    members_page_max: usize = 1000, "MEMBERS_PAGE_MAX";
     /// Longest lock TTL a client may ask for, milliseconds [default: 3600000].
     lock_max_ttl_ms: u64 = 3_600_000, "LOCK_MAX_TTL_MS";
     /// Socket.IO packets waiting per socket in its Engine.IO channel; beyond it, up to
@@ -452,6 +457,9 @@ impl Settings {
             || self.metadata_max_value_bytes == 0
         {
             return invalid("METADATA_MAX_*", "must be positive");
+        }
+        if self.members_page_default == 0 || self.members_page_max == 0 {
+            return invalid("MEMBERS_PAGE_*", "must be positive");
         }
         if self.lock_max_ttl_ms == 0 {
             return invalid("LOCK_MAX_TTL_MS", "must be positive");

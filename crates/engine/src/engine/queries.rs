@@ -4,8 +4,8 @@
 use super::handle::Engine;
 use crate::clock;
 use crate::error::EngineError;
-use crate::model::{Member, Room};
-use crate::store::{DailyVisitors, StatsSample};
+use crate::model::{Identity, Member, Room};
+use crate::store::{DailyVisitors, RoomInfo, StatsSample};
 
 impl Engine {
     pub async fn members(&self, room: &Room) -> Result<Vec<Member>, EngineError> {
@@ -16,6 +16,39 @@ impl Engine {
 
     pub async fn count(&self, room: &Room) -> Result<u64, EngineError> {
         Ok(self.timed(self.shared.backend.presence.count(room)).await?)
+    }
+
+    pub async fn room_info(&self, room: &Room) -> Result<RoomInfo, EngineError> {
+        Ok(self
+            .timed(self.shared.backend.presence.room_info(room))
+            .await?)
+    }
+
+    /// Every room of `identity` on every node, with its connections there.
+    pub async fn identity_rooms(
+        &self,
+        identity: &Identity,
+    ) -> Result<Vec<(Room, Vec<Member>)>, EngineError> {
+        Ok(self
+            .timed(self.shared.backend.presence.identity_rooms(identity))
+            .await?)
+    }
+
+    /// See [`crate::PresenceStore::members_page`].
+    pub async fn members_page(
+        &self,
+        room: &Room,
+        after: Option<&Identity>,
+        limit: usize,
+    ) -> Result<Vec<Member>, EngineError> {
+        Ok(self
+            .timed(
+                self.shared
+                    .backend
+                    .presence
+                    .members_page(room, after, limit),
+            )
+            .await?)
     }
 
     /// Every non-empty room and its count, internal rooms included.

@@ -53,6 +53,9 @@ pub(super) struct EngineSink {
 
 impl MessageSink for EngineSink {
     fn deliver(&self, msg: &RoomMessage) {
+        if let RoomEvent::Publication(p) = &msg.event {
+            super::kick::close_local(&self.registry, p);
+        }
         if let RoomEvent::Presence(e) = &msg.event {
             if e.kind == EventKind::Update {
                 if let Some(conn) = self.registry.shard(&e.member.conn).get(&e.member.conn) {

@@ -1,4 +1,5 @@
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -6,18 +7,25 @@ use async_trait::async_trait;
 use crate::error::StoreError;
 use crate::model::{ConnId, EventKind, Identity, Member, PresenceEvent, Room, State};
 use crate::shard::{shard_of, SHARDS};
-use crate::store::{JoinOutcome, PresenceStore, Transition, UpdateTarget};
+use crate::store::{JoinOutcome, PresenceStore, RoomInfo, Transition, UpdateTarget};
+
+/// One shard of the identity index: identity -> its rooms.
+type IdentityRooms = HashMap<Identity, BTreeSet<Room>>;
 
 /// Rooms in 64 shards, each behind a std mutex that is held for a few map operations and
 /// never across an await, so a transition is atomic without any global lock.
 pub struct MemoryPresence {
     shards: Box<[Mutex<HashMap<Room, RoomState>>]>,
+    /// Rooms of each identity, sharded by identity. Changed while the room's shard is held
+    /// (lock order: room shard, then identity shard), so it never disagrees with the rooms.
+    by_identity: Box<[Mutex<IdentityRooms>]>,
 }
 
 impl Default for MemoryPresence {
     fn default() -> Self {
         MemoryPresence {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            by_identity: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
 }
@@ -29,6 +37,10 @@ struct RoomState {
     identities: HashMap<Identity, u32>,
     /// Bumped by every transition; never reset while the room exists.
     version: u64,
+    /// The member pages' order: identity, then connection.
+    order: BTreeSet<(Identity, ConnId)>,
+    /// When the room's current occupation began.
+    since_ms: u64,
 }
 
 impl RoomState {
@@ -53,6 +65,8 @@ impl RoomState {
     /// Removes one connection; the identity leaves with its last connection.
     fn remove(&mut self, conn: &ConnId, ts_ms: u64) -> Option<Transition> {
         let member = self.members.remove(conn)?;
+        self.order
+            .remove(&(member.identity.clone(), member.conn.clone()));
         let last = match self.identities.get_mut(&member.identity) {
             Some(n) if *n > 1 => {
                 *n -= 1;
@@ -68,6 +82,32 @@ impl RoomState {
 }
 
 impl MemoryPresence {
+    fn identity_shard(&self, identity: &Identity) -> MutexGuard<'_, IdentityRooms> {
+        self.by_identity[shard_of(identity)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps the identity index in step with a transition; called with the room's shard held.
+    fn index(&self, room: &Room, t: &Transition) {
+        if !t.identity_changed || t.kind == EventKind::Update {
+            return;
+        }
+        let identity = &t.member.identity;
+        let mut shard = self.identity_shard(identity);
+        if t.kind == EventKind::Join {
+            shard
+                .entry(identity.clone())
+                .or_default()
+                .insert(room.clone());
+        } else if let Some(rooms) = shard.get_mut(identity) {
+            rooms.remove(room);
+            if rooms.is_empty() {
+                shard.remove(identity);
+            }
+        }
+    }
+
     fn shard(&self, room: &Room) -> MutexGuard<'_, HashMap<Room, RoomState>> {
         // A poisoned shard still holds consistent maps: every mutation above completes
         // without panicking points in between.
@@ -100,7 +140,9 @@ impl PresenceStore for MemoryPresence {
             }
             // Same connection, other identity: the caller leaves first; be safe anyway.
             let conn = member.conn.clone();
-            state.remove(&conn, ts);
+            if let Some(t) = state.remove(&conn, ts) {
+                self.index(room, &t);
+            }
         }
         let known = state.identities.contains_key(&member.identity);
         if let Some(limit) = limit {
@@ -111,14 +153,17 @@ impl PresenceStore for MemoryPresence {
                 return Ok(JoinOutcome::Full);
             }
         }
+        if state.members.is_empty() {
+            state.since_ms = ts;
+        }
         *state.identities.entry(member.identity.clone()).or_insert(0) += 1;
         state.members.insert(member.conn.clone(), member.clone());
-        Ok(JoinOutcome::Joined(state.event(
-            EventKind::Join,
-            member,
-            !known,
-            ts,
-        )))
+        state
+            .order
+            .insert((member.identity.clone(), member.conn.clone()));
+        let t = state.event(EventKind::Join, member, !known, ts);
+        self.index(room, &t);
+        Ok(JoinOutcome::Joined(t))
     }
 
     async fn leave(
@@ -133,6 +178,7 @@ impl PresenceStore for MemoryPresence {
                 continue;
             };
             if let Some(t) = state.remove(conn, ts_ms) {
+                self.index(room, &t);
                 out.push((room.clone(), t));
             }
             if state.members.is_empty() {
@@ -204,6 +250,80 @@ impl PresenceStore for MemoryPresence {
                     .iter()
                     .map(|(room, s)| (room.clone(), s.identities.len() as u64)),
             );
+        }
+        Ok(out)
+    }
+
+    async fn room_info(&self, room: &Room) -> Result<RoomInfo, StoreError> {
+        let shard = self.shard(room);
+        Ok(shard
+            .get(room)
+            .map_or_else(RoomInfo::default, |s| RoomInfo {
+                count: s.identities.len() as u64,
+                connections: s.members.len() as u64,
+                since_ms: Some(s.since_ms),
+            }))
+    }
+
+    async fn identity_rooms(
+        &self,
+        identity: &Identity,
+    ) -> Result<Vec<(Room, Vec<Member>)>, StoreError> {
+        let rooms: Vec<Room> = self
+            .identity_shard(identity)
+            .get(identity)
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(rooms.len());
+        for room in rooms {
+            let shard = self.shard(&room);
+            let Some(state) = shard.get(&room) else {
+                continue;
+            };
+            let members: Vec<Member> = state
+                .order
+                .range((identity.clone(), ConnId::new(""))..)
+                .take_while(|(id, _)| id == identity)
+                .filter_map(|(_, conn)| state.members.get(conn).cloned())
+                .collect();
+            if !members.is_empty() {
+                out.push((room.clone(), members));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn members_page(
+        &self,
+        room: &Room,
+        after: Option<&Identity>,
+        limit: usize,
+    ) -> Result<Vec<Member>, StoreError> {
+        let shard = self.shard(room);
+        let Some(state) = shard.get(room) else {
+            return Ok(Vec::new());
+        };
+        let start = match after {
+            Some(a) => Bound::Included((a.clone(), ConnId::new(""))),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        let mut identities = 0;
+        let mut last: Option<&Identity> = None;
+        for (identity, conn) in state.order.range((start, Bound::Unbounded)) {
+            if Some(identity) == after {
+                continue;
+            }
+            if last != Some(identity) {
+                if identities == limit {
+                    break;
+                }
+                identities += 1;
+                last = Some(identity);
+            }
+            if let Some(m) = state.members.get(conn) {
+                out.push(m.clone());
+            }
         }
         Ok(out)
     }

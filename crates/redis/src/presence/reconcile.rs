@@ -206,11 +206,9 @@ impl RedisPresence {
                         epoch,
                     }));
                 }
-                let mut k = keys.all();
-                k.push(keys.gone);
                 Call {
                     script: &self.scripts.forget,
-                    keys: k,
+                    keys: keys.all(),
                     args,
                 }
             })

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use activenow_engine::store::{JoinOutcome, PresenceStore, Transition, UpdateTarget};
-use activenow_engine::{ConnId, Member, Room, State, StoreError};
+use activenow_engine::store::{JoinOutcome, PresenceStore, RoomInfo, Transition, UpdateTarget};
+use activenow_engine::{ConnId, Identity, Member, Room, State, StoreError};
 use async_trait::async_trait;
 use fred::interfaces::{ClientLike, HashesInterface, SetsInterface};
 use fred::types::Value;
@@ -36,7 +36,8 @@ impl PresenceStore for RedisPresence {
         // this order. Indexed before the script, so a node dying right after it leaves a
         // findable room; and again after, because an index cleanup may have run in between
         // (that only matters when the room was empty, but costs less than a round trip).
-        let (before, reply, after) = tokio::join!(
+        // The identity index is added to on every join, after the script: see identities.rs.
+        let (before, reply, after, by_identity) = tokio::join!(
             self.index(vec![name.clone()]),
             eval(
                 &self.client,
@@ -47,6 +48,7 @@ impl PresenceStore for RedisPresence {
                 },
             ),
             self.index(vec![name]),
+            self.index_identity(&member.identity, room),
         );
         before?;
         let mut f = reply.map_err(store_error)?.into_array();
@@ -61,6 +63,7 @@ impl PresenceStore for RedisPresence {
         if was_empty {
             after?;
         }
+        by_identity?;
         self.local_add(&member, room);
         Ok(JoinOutcome::Joined(t))
     }
@@ -80,6 +83,7 @@ impl PresenceStore for RedisPresence {
             return Ok(Vec::new());
         }
         let (out, failed) = self.leave_now(memberships, ts_ms).await;
+        self.unindex_identities(&out);
         let failed = matching(&mut departed, &failed);
         if !failed.is_empty() && out.is_empty() {
             self.requeue(failed);
@@ -157,6 +161,26 @@ impl PresenceStore for RedisPresence {
         Ok(out)
     }
 
+    async fn room_info(&self, room: &Room) -> Result<RoomInfo, StoreError> {
+        self.room_info_of(room).await
+    }
+
+    async fn identity_rooms(
+        &self,
+        identity: &Identity,
+    ) -> Result<Vec<(Room, Vec<Member>)>, StoreError> {
+        self.rooms_of(identity).await
+    }
+
+    async fn members_page(
+        &self,
+        room: &Room,
+        after: Option<&Identity>,
+        limit: usize,
+    ) -> Result<Vec<Member>, StoreError> {
+        self.page_of(room, after, limit).await
+    }
+
     /// One pipeline: the `seen` refresh of this node's live connections, room by room, then
     /// its registry tick (see `liveness.rs`).
     async fn touch_conns(&self, live: &[ConnId], heard: &[ConnId]) -> Result<(), StoreError> {
@@ -164,7 +188,9 @@ impl PresenceStore for RedisPresence {
     }
 
     async fn reap(&self, stale_ms: u64, ts_ms: u64) -> Result<Vec<(Room, Transition)>, StoreError> {
-        self.reap_dead(stale_ms, ts_ms).await
+        let out = self.reap_dead(stale_ms, ts_ms).await?;
+        self.unindex_identities(&out);
+        Ok(out)
     }
 
     /// Both halves must work: commands, and pub/sub (a node that does not listen would miss

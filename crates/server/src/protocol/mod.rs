@@ -6,4 +6,5 @@ pub mod activenow;
 pub mod channels;
 pub mod metadata_http;
 pub mod pusher;
+pub mod server_api;
 pub mod socketio;

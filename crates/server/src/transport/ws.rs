@@ -253,6 +253,10 @@ pub async fn drive_closing_idle(
                     send_close(socket, reason::DONE).await;
                     return;
                 }
+                Ok(Ok(Some(CloseCause::Kicked))) => {
+                    send_close(socket, crate::close::reason::KICKED).await;
+                    return;
+                }
                 Ok(Err(_)) => return,
                 Err(_) => {
                     // The client stopped reading: no close frame could get through either.

@@ -57,8 +57,20 @@ pub struct RoomRenderer;
 
 impl Renderer for RoomRenderer {
     fn render(&self, room: &Room, event: &RoomEvent) -> Option<Bytes> {
-        let RoomEvent::Presence(e) = event else {
-            return None;
+        let e = match event {
+            RoomEvent::Presence(e) => e,
+            RoomEvent::Publication(p) => {
+                let name = crate::protocol::server_api::server_event(p)?;
+                return Some(encode(&Typed {
+                    kind: "SERVER_EVENT",
+                    data: serde_json::json!({
+                        "roomName": room.as_str(),
+                        "event": name,
+                        "data": p.data,
+                        "ts": p.ts_ms,
+                    }),
+                }));
+            }
         };
         if !e.identity_changed {
             return None;

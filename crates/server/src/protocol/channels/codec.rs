@@ -247,8 +247,17 @@ pub struct ChannelRenderer;
 impl Renderer for ChannelRenderer {
     fn render(&self, room: &Room, event: &RoomEvent) -> Option<Bytes> {
         match event {
-            // A leading control character marks another protocol's internal publication.
-            RoomEvent::Publication(p) if p.event.starts_with('\u{1}') => None,
+            RoomEvent::Publication(p) if p.event.starts_with('\u{1}') => {
+                // A server API publication, or another protocol's internal one (skipped).
+                let name = crate::protocol::server_api::server_event(p)?;
+                Some(message(
+                    channel_of(room),
+                    &Publication {
+                        event: name.to_owned(),
+                        ..p.clone()
+                    },
+                ))
+            }
             RoomEvent::Publication(p) => Some(message(channel_of(room), p)),
             RoomEvent::Presence(_) => None,
         }

@@ -286,7 +286,16 @@ impl Renderer for PusherRenderer {
             }))),
             // Another protocol's internal publication to a room of the same name (Socket.IO
             // metadata); not part of this protocol.
-            RoomEvent::Publication(p) if p.event.starts_with('\u{1}') => None,
+            RoomEvent::Publication(p) if p.event.starts_with('\u{1}') => {
+                let name = crate::protocol::server_api::server_event(p)?;
+                Some(event(
+                    channel,
+                    &Publication {
+                        event: name.to_owned(),
+                        ..p.clone()
+                    },
+                ))
+            }
             RoomEvent::Publication(p) => Some(event(channel, p)),
             RoomEvent::Presence(e)
                 if e.kind == EventKind::Leave

@@ -63,6 +63,26 @@ impl SocketIoRenderer {
         }
     }
 
+    /// Disconnects the kicked sockets this node holds (`DELETE /v1/users/{identity}`): they
+    /// get the event `activenow:kicked` `{"reason":"kicked"}`, then a server disconnect.
+    fn kick(&self, p: &activenow_engine::Publication) {
+        let Some(ns) = self.io.get().and_then(|io| io.of("/")) else {
+            return;
+        };
+        for conn in activenow_engine::kicked_conns(p) {
+            let Some(socket) = conn
+                .as_str()
+                .parse::<Sid>()
+                .ok()
+                .and_then(|sid| ns.get_socket(sid))
+            else {
+                continue;
+            };
+            let _ = socket.emit(KICKED_EVENT, &serde_json::json!({"reason": "kicked"}));
+            let _ = socket.disconnect();
+        }
+    }
+
     fn emit<T: Serialize + ?Sized>(&self, room: &Room, event: &str, data: &T) {
         self.emit_except(room, event, data, None);
     }
@@ -104,6 +124,9 @@ impl SocketIoRenderer {
     }
 }
 
+/// What a kicked Socket.IO socket hears before its disconnect.
+pub const KICKED_EVENT: &str = "activenow:kicked";
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PresencePayload<'a> {
@@ -142,7 +165,14 @@ impl Renderer for SocketIoRenderer {
                 let sender = p.data.get("connId").and_then(Value::as_str);
                 self.emit_except(room, event, &p.data, sender);
             }
-            RoomEvent::Publication(_) => {}
+            RoomEvent::Publication(p) if p.event == activenow_engine::KICK_PUBLICATION => {
+                self.kick(p);
+            }
+            RoomEvent::Publication(p) => {
+                if let Some(name) = crate::protocol::server_api::server_event(p) {
+                    self.emit(room, name, &p.data);
+                }
+            }
         }
         None
     }

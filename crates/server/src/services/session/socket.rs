@@ -150,6 +150,10 @@ async fn serve(
                     ws::send_close(socket, reason::DONE).await;
                     return;
                 }
+                Outgoing::Close(CloseCause::Kicked) => {
+                    ws::send_close(socket, crate::close::reason::KICKED).await;
+                    return;
+                }
             },
             msg = socket.recv() => match msg {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,

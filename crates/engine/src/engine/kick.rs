@@ -1,0 +1,67 @@
+//! Disconnecting an identity everywhere: the node asked finds the identity's connections in
+//! the store's identity index and publishes one kick per room through the broker, so every
+//! node holding one of them hears it (it listens to the room); each closes those it holds.
+
+use serde_json::json;
+
+use super::handle::Engine;
+use super::registry::Registry;
+use crate::clock;
+use crate::error::EngineError;
+use crate::model::{ConnId, Identity, Publication, Room};
+
+/// The event name of a kick publication (the leading control character keeps it out of
+/// every protocol's rendering). Its data: `{"conns": [connection ids]}`.
+pub const KICK_PUBLICATION: &str = "\u{1}kick";
+
+impl Engine {
+    /// Closes the connections of `identity` on every node: all of them, or those in `rooms`
+    /// only. Returns the rooms and the connections named there. Each closes after the frames
+    /// already queued for it, with [`crate::outbox::CloseCause::Kicked`]; protocols whose
+    /// sockets the engine does not write (Socket.IO) close theirs when their renderer sees
+    /// the publication (see [`kicked_conns`]).
+    pub async fn kick(
+        &self,
+        identity: &Identity,
+        rooms: Option<&[Room]>,
+    ) -> Result<Vec<(Room, Vec<ConnId>)>, EngineError> {
+        let mut out = Vec::new();
+        for (room, members) in self.identity_rooms(identity).await? {
+            if rooms.is_some_and(|only| !only.contains(&room)) {
+                continue;
+            }
+            let conns: Vec<ConnId> = members.into_iter().map(|m| m.conn).collect();
+            let publication = Publication {
+                event: KICK_PUBLICATION.into(),
+                data: json!({ "conns": conns }),
+                from: Some(identity.clone()),
+                ts_ms: clock::now_ms(),
+            };
+            self.publish(&room, publication, None).await?;
+            out.push((room, conns));
+        }
+        Ok(out)
+    }
+}
+
+/// The connections a kick publication names; empty for any other publication.
+pub fn kicked_conns(p: &Publication) -> Vec<ConnId> {
+    if p.event != KICK_PUBLICATION {
+        return Vec::new();
+    }
+    p.data["conns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(ConnId::new))
+        .collect()
+}
+
+/// Closes the kicked connections this node holds.
+pub(super) fn close_local(registry: &Registry, p: &Publication) {
+    for conn in kicked_conns(p) {
+        if let Some(shared) = registry.shard(&conn).get(&conn) {
+            shared.outbox.kick();
+        }
+    }
+}
