@@ -46,6 +46,12 @@ pub trait Inbound: Send {
     fn expires_at_ms(&self) -> Option<u64> {
         None
     }
+
+    /// The close code and reason when the engine finishes the socket (`Outbox::finish`):
+    /// a protocol whose clients read the code (Pusher's 4009) says so here.
+    fn finished_close(&self) -> (u16, &'static str) {
+        (close::NORMAL, "done")
+    }
 }
 
 /// The monotonic instant of a wall-clock deadline (a year away for `None`).
@@ -253,7 +259,8 @@ pub async fn drive_closing_idle(
                     return;
                 }
                 Ok(Ok(Some(CloseCause::Finished))) => {
-                    send_close(socket, close::NORMAL, "done").await;
+                    let (code, reason) = inbound.finished_close();
+                    send_close(socket, code, reason).await;
                     return;
                 }
                 Ok(Err(_)) => return,

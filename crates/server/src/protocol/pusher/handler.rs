@@ -3,6 +3,7 @@
 //! event.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use activenow_engine::{Connection, EngineError, Identity, Liveness, Publication, Room, State};
@@ -15,8 +16,10 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::cache;
 use super::codec::{self, ChannelKind, Command, Refusal};
 use super::presence::{presence_member, presence_object, refused, SubscriptionRefusal};
+use super::terminate::{self, Terminator};
 use super::{auth, now_ms, App};
 use crate::app::AppState;
 use crate::close::{code as transport_code, pusher_code as code};
@@ -95,6 +98,12 @@ async fn run(app: AppState, mut socket: WebSocket, key: String) {
     let Some(pusher_app) = app.pusher.app_by_key(&key).cloned() else {
         return;
     };
+    let Some(_slot) = pusher_app.take_slot() else {
+        app.metrics.upgrades_refused.inc();
+        let message = "Over connection quota: the app holds max_connections sockets here";
+        refuse(socket, code::OVER_QUOTA, message).await;
+        return;
+    };
     let socket_id = app.pusher.next_socket_id();
     let conn = app.engine.connect_with_id(socket_id, Liveness::Socket);
     let activity = app.settings.pusher_activity_timeout;
@@ -156,7 +165,14 @@ impl PusherSocket<'_> {
         channel_data: Option<String>,
     ) -> Bytes {
         match self.try_subscribe(&channel, auth, channel_data).await {
-            Ok(frame) => frame,
+            Ok(frame) => {
+                if cache::is_cache(&channel) {
+                    // Queued now, written after this reply: subscription_succeeded first.
+                    let first = cache::first_frame(self.app, &self.pusher_app, &channel).await;
+                    let _ = self.conn.outbox().push(first);
+                }
+                frame
+            }
             Err(r) => {
                 self.app.metrics.errors.inc();
                 codec::subscription_error(&channel, r.kind, &r.message, r.status)
@@ -214,7 +230,7 @@ impl PusherSocket<'_> {
         let (identity, info, limit) = if presence {
             let (user, info) =
                 presence_member(channel_data.as_deref(), settings.pusher_max_user_info_bytes)?;
-            let limit = settings.pusher_max_presence_members;
+            let limit = self.pusher_app.max_presence_members;
             (user, Some(info), (limit > 0).then_some(limit))
         } else {
             (Identity::new(self.conn.id().as_str()), None, None)
@@ -320,8 +336,9 @@ impl PusherSocket<'_> {
         Ok(codec::subscription_succeeded(channel, None))
     }
 
-    /// `pusher:signin`: a valid signature makes the socket that user (once per socket).
-    fn signin(&mut self, auth: &str, user_data: &str) -> Reply {
+    /// `pusher:signin`: a valid signature makes the socket that user (once per socket) and
+    /// joins it to the user's control room, through which `terminate_connections` closes it.
+    async fn signin(&mut self, auth: &str, user_data: &str) -> Reply {
         let socket_id = self.conn.id().as_str();
         if !auth::verify_signin(&self.pusher_app, socket_id, user_data, auth) {
             self.app.metrics.errors.inc();
@@ -345,6 +362,20 @@ impl PusherSocket<'_> {
                 code::GENERIC,
                 "this socket is already signed in as another user",
             ));
+        }
+        if self.user.is_none() {
+            let Some(room) = terminate::user_room(&self.pusher_app, &id) else {
+                return Reply::Frame(codec::error(code::GENERIC, "user id too long"));
+            };
+            let terminator = Arc::new(Terminator::new(self.conn.outbox().clone()));
+            let joined = self
+                .conn
+                .join(room, Identity::new(&id), State::new(), terminator, None)
+                .await;
+            if let Err(e) = joined {
+                tracing::warn!(error = %e, "pusher signin failed");
+                return Reply::Frame(codec::error(code::RECONNECT, "signin failed; retry"));
+            }
         }
         self.user = Some(Identity::new(&id));
         Reply::Frame(codec::signin_success(user_data))
@@ -372,10 +403,11 @@ impl PusherSocket<'_> {
         channel: &str,
         data: Option<&RawValue>,
     ) -> Result<(), Refusal> {
-        if !self.app.settings.pusher_client_events {
+        if !self.pusher_app.client_events {
             return Err((
                 code::UNAUTHORIZED,
-                "client events are disabled on this server (PUSHER_CLIENT_EVENTS)".into(),
+                "client events are disabled for this app (PUSHER_CLIENT_EVENTS, client_events)"
+                    .into(),
             ));
         }
         let kind = ChannelKind::of(channel);
@@ -441,7 +473,7 @@ impl Inbound for PusherSocket<'_> {
                 channel_data,
             }) => return Reply::Frame(self.subscribe(channel, auth, channel_data).await),
             Ok(Command::Unsubscribe { channel }) => return self.unsubscribe(&channel).await,
-            Ok(Command::Signin { auth, user_data }) => return self.signin(&auth, &user_data),
+            Ok(Command::Signin { auth, user_data }) => return self.signin(&auth, &user_data).await,
             Ok(Command::ClientEvent {
                 event,
                 channel,
@@ -456,6 +488,10 @@ impl Inbound for PusherSocket<'_> {
                 Reply::Frame(codec::error(code, &message))
             }
         }
+    }
+
+    fn finished_close(&self) -> (u16, &'static str) {
+        (code::UNAUTHORIZED, terminate::TERMINATED)
     }
 
     fn error_frame(&self, transport: &'static str, message: &str) -> Bytes {
