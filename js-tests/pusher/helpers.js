@@ -36,10 +36,13 @@ function withTimeout(promise, what, ms = WAIT_MS) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Starts the server with the test Pusher app; resolves once it logs that it listens. */
-async function startServer(env = {}) {
+/**
+ * Starts the server with the test Pusher app (and `args`, e.g. `--config FILE`); resolves
+ * once it logs that it listens.
+ */
+async function startServer(env = {}, args = []) {
   const port = await freePort();
-  const child = spawn(BIN, ['serve'], {
+  const child = spawn(BIN, [...args, 'serve'], {
     env: {
       ...process.env,
       PORT: String(port),
@@ -279,6 +282,28 @@ function unique(prefix) {
   return `${prefix}${process.pid}-${counter}`;
 }
 
+/** Signs a pusher-js client in and waits for its #server-to-user subscription. */
+async function signedIn(client) {
+  client.signin();
+  await withTimeout(client.user.signinDonePromise, 'signin');
+  await withTimeout(new Promise((resolve) => {
+    if (client.user.serverToUserChannel.subscribed) resolve();
+    client.user.serverToUserChannel.bind('pusher:subscription_succeeded', resolve);
+  }), 'server-to-user subscription');
+  return client;
+}
+
+/** Resolves with the pusher:error code once the client is disconnected by the server. */
+function terminated(client) {
+  const error = new Promise((resolve) => client.connection.bind('error', (e) => {
+    if (e && e.data && e.data.code) resolve(e.data.code);
+  }));
+  const down = new Promise((resolve) => client.connection.bind('state_change', (s) => {
+    if (s.current === 'disconnected' || s.current === 'failed') resolve(s.current);
+  }));
+  return withTimeout(Promise.all([error, down]), 'the terminated client to disconnect');
+}
+
 module.exports = {
   APP,
   Pusher,
@@ -291,10 +316,12 @@ module.exports = {
   onPath,
   pending,
   record,
+  signedIn,
   startAuthServer,
   startRedis,
   startServer,
   subscribed,
+  terminated,
   unique,
   withTimeout,
 };

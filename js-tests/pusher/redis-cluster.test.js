@@ -13,10 +13,12 @@ const {
   next,
   onPath,
   pending,
+  signedIn,
   startAuthServer,
   startRedis,
   startServer,
   subscribed,
+  terminated,
   unique,
 } = require('./helpers');
 
@@ -119,5 +121,15 @@ describe('Pusher presence on two nodes over Redis', { skip }, () => {
     const removed = await next(alice, 'pusher:member_removed', () => true, 15_000);
     assert.equal(removed.data.id, 'carol');
     assert.equal(alice.members.count, 1);
+  });
+
+  test('terminate_connections through one node closes the user\'s sockets on both', async () => {
+    const [a, b] = nodes;
+    const onA = await signedIn(await client(a, { id: 'dave' }));
+    const onB = await signedIn(await client(b, { id: 'dave' }));
+    const ends = [terminated(onA), terminated(onB)];
+    await a.api.terminateUserConnections('dave');
+    const results = await Promise.all(ends);
+    assert.deepEqual(results, [[4009, 'disconnected'], [4009, 'disconnected']]);
   });
 });

@@ -104,7 +104,8 @@ pub fn router(state: AppState) -> Router {
             crate::protocol::socketio::sessions::gate,
         ))
         .layer(DefaultBodyLimit::max(
-            crate::transport::http_limits::HttpLimits::from_settings(&state.settings).largest_body(),
+            crate::transport::http_limits::HttpLimits::from_settings(&state.settings)
+                .largest_body(),
         ))
         .layer(axum::middleware::from_fn(
             crate::transport::encoding::refuse_lossy,

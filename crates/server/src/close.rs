@@ -231,6 +231,8 @@ pub mod pusher_code {
     /// A client event on a channel it may not use (public, encrypted, not subscribed,
     /// client events disabled); a `pusher:signin` with a bad signature (closes).
     pub const UNAUTHORIZED: u16 = 4009;
+    /// The app holds its `max_connections` sockets on this node (`[[pusher.apps]]`).
+    pub const OVER_QUOTA: u16 = 4004;
     /// This node holds MAX_CONNECTIONS sockets: reconnect later.
     pub const OVER_CAPACITY: u16 = 4100;
     /// Generic: reconnect (the backend failed).

@@ -15,23 +15,30 @@ macro_rules! settings {
         #[serde(deny_unknown_fields)]
         pub struct SettingsLayer {
             $( $(#[doc = $doc])* #[arg(long, env = $env, global = true)] #[serde(default)] pub $name: Option<$ty>, )*
+            /// `[[pusher.apps]]` of the TOML file (no flag or variable: a list).
+            #[arg(skip)]
+            #[serde(skip)]
+            pub pusher_apps: Vec<crate::protocol::pusher::AppConfig>,
         }
 
         /// The effective settings.
         #[derive(Debug, Clone)]
         pub struct Settings {
             $( $(#[doc = $doc])* pub $name: $ty, )*
+            /// The Pusher apps of the config file, beside PUSHER_APP_ID/KEY/SECRET.
+            pub pusher_apps: Vec<crate::protocol::pusher::AppConfig>,
         }
 
         impl SettingsLayer {
             /// This layer, with `lower` filling the gaps.
             pub fn over(self, lower: SettingsLayer) -> SettingsLayer {
-                SettingsLayer { $( $name: self.$name.or(lower.$name), )* }
+                let pusher_apps = if self.pusher_apps.is_empty() { lower.pusher_apps } else { self.pusher_apps };
+                SettingsLayer { $( $name: self.$name.or(lower.$name), )* pusher_apps }
             }
 
             /// Fills what is still unset with the defaults.
             pub fn resolve(self) -> Settings {
-                Settings { $( $name: self.$name.unwrap_or_else(|| $default), )* }
+                Settings { $( $name: self.$name.unwrap_or_else(|| $default), )* pusher_apps: self.pusher_apps }
             }
         }
 
@@ -287,6 +294,12 @@ settings! {
     pusher_max_event_bytes: usize = 10_240, "PUSHER_MAX_EVENT_BYTES";
     /// Pusher: channels one socket may subscribe to [default: 100].
     pusher_max_channels_per_socket: usize = 100, "PUSHER_MAX_CHANNELS_PER_SOCKET";
+    /// Pusher: seconds a cache channel keeps its last event (Pusher: 30 minutes)
+    /// [default: 1800].
+    pusher_cache_ttl: u64 = 1800, "PUSHER_CACHE_TTL";
+    /// Pusher: largest cache channel event kept, bytes of `data`; a larger event is delivered
+    /// but not kept [default: 10240].
+    pusher_cache_max_event_bytes: usize = 10_240, "PUSHER_CACHE_MAX_EVENT_BYTES";
     /// Channels (`/ws`): HS256 secret that signs client tokens; with neither it nor
     /// JWT_PUBLIC_KEY_FILE set, `/ws` refuses every client [default: unset].
     jwt_secret: String = String::new(), "JWT_SECRET", secret;
@@ -403,10 +416,21 @@ impl SettingsLayer {
             path: path.display().to_string(),
             source,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Toml {
+        let toml_error = |source| ConfigError::Toml {
             path: path.display().to_string(),
             source,
-        })
+        };
+        // `[pusher]` holds the app list, not settings: taken out before the settings' strict
+        // (deny_unknown_fields) reading.
+        let mut table: toml::Table = toml::from_str(&text).map_err(toml_error)?;
+        let pusher = table.remove("pusher");
+        let mut layer: SettingsLayer = toml::Value::Table(table).try_into().map_err(toml_error)?;
+        if let Some(pusher) = pusher {
+            let section: crate::protocol::pusher::apps::FileSection =
+                pusher.try_into().map_err(toml_error)?;
+            layer.pusher_apps = section.apps;
+        }
+        Ok(layer)
     }
 }
 
@@ -510,6 +534,9 @@ impl Settings {
                 "PUSHER_CLIENT_EVENT_RATE",
                 "and PUSHER_MAX_CHANNELS_PER_SOCKET must be positive",
             );
+        }
+        if let Err(reason) = crate::protocol::pusher::apps::check(self) {
+            return invalid("PUSHER_APP_* / [[pusher.apps]]", &reason);
         }
         if self.pusher_activity_timeout == 0 {
             return invalid("PUSHER_ACTIVITY_TIMEOUT", "must be positive");

@@ -46,6 +46,12 @@ pub trait Inbound: Send {
     fn expires_at_ms(&self) -> Option<u64> {
         None
     }
+
+    /// The close code and reason when the engine finishes the socket (`Outbox::finish`):
+    /// a protocol whose clients read the code (Pusher's 4009) says so here.
+    fn finished_close(&self) -> crate::close::Close {
+        reason::DONE
+    }
 }
 
 /// The monotonic instant of a wall-clock deadline (a year away for `None`).
@@ -250,7 +256,7 @@ pub async fn drive_closing_idle(
                     return;
                 }
                 Ok(Ok(Some(CloseCause::Finished))) => {
-                    send_close(socket, reason::DONE).await;
+                    send_close(socket, inbound.finished_close()).await;
                     return;
                 }
                 Ok(Ok(Some(CloseCause::Kicked))) => {

@@ -207,11 +207,15 @@ mod tests {
     use super::*;
 
     fn app() -> App {
-        App {
+        let config = super::super::AppConfig {
             id: "1".into(),
             key: "278d425bdf160c739803".into(),
             secret: "7ad3773142a6692b25b8".into(),
-        }
+            max_presence_members: None,
+            client_events: None,
+            max_connections: None,
+        };
+        App::new(&config, &crate::config::Settings::default())
     }
 
     #[test]

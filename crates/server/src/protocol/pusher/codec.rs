@@ -244,6 +244,11 @@ pub fn subscription_succeeded(channel: &str, presence: Option<&Value>) -> Bytes 
     }))
 }
 
+/// `pusher:cache_miss`: a cache channel has no last event for its new subscriber.
+pub fn cache_miss(channel: &str) -> Bytes {
+    encode(&json!({"event": "pusher:cache_miss", "channel": channel}))
+}
+
 /// The channel of one of this protocol's rooms: `pusher:{app}:{channel}` -> `channel`.
 pub fn channel_of(room: &Room) -> Option<&str> {
     let rest = room.as_str().strip_prefix(ROOM_PREFIX)?;

@@ -13,6 +13,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::attributes::{self, Wanted};
+use super::cache;
 use super::codec::{self, ChannelKind};
 use super::presence::presence_object;
 use super::{auth, now_ms, App};
@@ -23,17 +25,17 @@ pub const MAX_EVENT_CHANNELS: usize = 100;
 /// Events one batch may hold (Pusher: 10).
 pub const MAX_BATCH_EVENTS: usize = 10;
 
-type Params = Query<Vec<(String, String)>>;
+pub(super) type Params = Query<Vec<(String, String)>>;
 
 /// A refused call: its status and plain-text body.
-type Refused = (StatusCode, String);
+pub(super) type Refused = (StatusCode, String);
 
-fn text(status: StatusCode, body: impl Into<String>) -> Refused {
+pub(super) fn text(status: StatusCode, body: impl Into<String>) -> Refused {
     (status, body.into())
 }
 
 /// The app named in the path, once the request's signature checks out.
-fn authorize(
+pub(super) fn authorize(
     app: &AppState,
     app_id: &str,
     method: &Method,
@@ -71,6 +73,9 @@ pub struct EventBody {
     channel: Option<String>,
     #[serde(default)]
     socket_id: Option<String>,
+    /// `user_count,subscription_count`: answer those attributes of the event's channels.
+    #[serde(default)]
+    info: Option<String>,
 }
 
 /// The rooms of an event's channels, or the 400/413 Pusher gives.
@@ -122,7 +127,14 @@ fn check_event(app: &AppState, pusher_app: &App, event: &EventBody) -> Result<Ve
         .collect()
 }
 
-async fn publish(app: &AppState, rooms: &[Room], event: EventBody) -> Result<(), Refused> {
+/// Publishes `event` to `rooms`; answers the attributes its `info` asks for, per channel.
+async fn publish(
+    app: &AppState,
+    pusher_app: &App,
+    rooms: &[Room],
+    event: EventBody,
+) -> Result<Map<String, Value>, Refused> {
+    let wanted = Wanted::parse(event.info.as_deref());
     let exclude = event.socket_id.as_deref().map(ConnId::new);
     let publication = Publication {
         event: event.name,
@@ -142,8 +154,30 @@ async fn publish(app: &AppState, rooms: &[Room], event: EventBody) -> Result<(),
                 "backend unavailable; retry\n",
             ));
         }
+        if let Some(channel) = codec::channel_of(room).filter(|c| cache::is_cache(c)) {
+            cache::keep(app, pusher_app, channel, &publication).await;
+        }
     }
-    Ok(())
+    let mut channels = Map::new();
+    if !wanted.any() {
+        return Ok(channels);
+    }
+    for room in rooms {
+        let Some(channel) = codec::channel_of(room) else {
+            continue;
+        };
+        let attributes = attributes::of_room(app, room, channel, wanted)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "pusher API info failed");
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "backend unavailable; retry\n",
+                )
+            })?;
+        channels.insert(channel.to_owned(), Value::Object(attributes));
+    }
+    Ok(channels)
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refused> {
@@ -151,7 +185,8 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refused>
         .map_err(|e| text(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}\n")))
 }
 
-/// `POST /apps/{id}/events` `{name, data, channels | channel, socket_id?}` -> `{}`.
+/// `POST /apps/{id}/events` `{name, data, channels | channel, socket_id?, info?}` -> `{}`, or
+/// with `info` `{"channels": {name: {user_count?, subscription_count?}}}` as Pusher answers.
 pub async fn events(
     AxumState(app): AxumState<AppState>,
     Path(app_id): Path<String>,
@@ -164,8 +199,14 @@ pub async fn events(
         let (pusher_app, _) = authorize(&app, &app_id, &method, &uri, params, &body)?;
         let event: EventBody = parse_json(&body)?;
         let rooms = check_event(&app, &pusher_app, &event)?;
-        publish(&app, &rooms, event).await?;
-        Ok::<_, Refused>(Json(json!({})).into_response())
+        let info = event.info.is_some();
+        let channels = publish(&app, &pusher_app, &rooms, event).await?;
+        let body = if info {
+            json!({ "channels": channels })
+        } else {
+            json!({})
+        };
+        Ok::<_, Refused>(Json(body).into_response())
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -175,7 +216,8 @@ pub struct BatchBody {
     batch: Vec<EventBody>,
 }
 
-/// `POST /apps/{id}/batch_events` `{batch: [{channel, name, data, socket_id?}]}` -> `{}`.
+/// `POST /apps/{id}/batch_events` `{batch: [{channel, name, data, socket_id?, info?}]}` ->
+/// `{}`, or when an event has `info` `{"batch": [{user_count?, subscription_count?}, ...]}`.
 pub async fn batch_events(
     AxumState(app): AxumState<AppState>,
     Path(app_id): Path<String>,
@@ -199,18 +241,25 @@ pub async fn batch_events(
             let rooms = check_event(&app, &pusher_app, &event)?;
             checked.push((rooms, event));
         }
+        let info = checked.iter().any(|(_, e)| e.info.is_some());
+        let mut answers = Vec::with_capacity(checked.len());
         for (rooms, event) in checked {
-            publish(&app, &rooms, event).await?;
+            let channels = publish(&app, &pusher_app, &rooms, event).await?;
+            // One channel per batch event: its attributes, unwrapped.
+            answers.push(channels.into_iter().next().map_or(json!({}), |(_, a)| a));
         }
-        Ok::<_, Refused>(Json(json!({})).into_response())
+        let body = if info {
+            json!({ "batch": answers })
+        } else {
+            json!({})
+        };
+        Ok::<_, Refused>(Json(body).into_response())
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn wants(params: &BTreeMap<String, String>, attribute: &str) -> bool {
-    params
-        .get("info")
-        .is_some_and(|i| i.split(',').any(|a| a.trim() == attribute))
+fn wanted(params: &BTreeMap<String, String>) -> Wanted {
+    Wanted::parse(params.get("info").map(String::as_str))
 }
 
 fn unavailable(e: activenow_engine::EngineError) -> Response {
@@ -222,8 +271,8 @@ fn unavailable(e: activenow_engine::EngineError) -> Response {
     .into_response()
 }
 
-/// `GET /apps/{id}/channels[?filter_by_prefix=&info=user_count]` -> `{channels: {name: {...}}}`
-/// of the occupied channels.
+/// `GET /apps/{id}/channels[?filter_by_prefix=&info=user_count,subscription_count]` ->
+/// `{channels: {name: {...}}}` of the occupied channels.
 pub async fn channels(
     AxumState(app): AxumState<AppState>,
     Path(app_id): Path<String>,
@@ -236,8 +285,8 @@ pub async fn channels(
         Err(r) => return r.into_response(),
     };
     let prefix = params.get("filter_by_prefix").map_or("", String::as_str);
-    let user_count = wants(&params, "user_count");
-    if user_count && !prefix.starts_with("presence-") {
+    let wanted = wanted(&params);
+    if wanted.user_count && !prefix.starts_with("presence-") {
         return text(
             StatusCode::BAD_REQUEST,
             "info=user_count is only available with filter_by_prefix=presence-\n",
@@ -254,15 +303,28 @@ pub async fn channels(
         let Some(channel) = room.as_str().strip_prefix(room_prefix.as_str()) else {
             continue;
         };
-        if count == 0 || !channel.starts_with(prefix) {
+        // `#server-to-user-*` and `#user-*` are per-user rooms, not channels Pusher lists.
+        if count == 0 || !channel.starts_with(prefix) || channel.starts_with('#') {
             continue;
         }
-        let info = if user_count {
-            json!({"user_count": count})
-        } else {
-            json!({})
-        };
-        out.insert(channel.to_owned(), info);
+        let mut info = Map::new();
+        if wanted.user_count {
+            info.insert("user_count".into(), json!(count));
+        }
+        if wanted.subscription_count {
+            // Elsewhere the count is of socket ids, so it is the subscription count already;
+            // a presence channel counts users, so its sockets are read.
+            let subscriptions = if ChannelKind::of(channel) == ChannelKind::Presence {
+                match app.engine.members(&room).await {
+                    Ok(m) => m.len() as u64,
+                    Err(e) => return unavailable(e),
+                }
+            } else {
+                count
+            };
+            info.insert("subscription_count".into(), json!(subscriptions));
+        }
+        out.insert(channel.to_owned(), Value::Object(info));
     }
     Json(json!({"channels": out})).into_response()
 }
@@ -297,7 +359,8 @@ pub async fn channel(
         Err(r) => return r.into_response(),
     };
     let presence = ChannelKind::of(&channel) == ChannelKind::Presence;
-    if wants(&params, "user_count") && !presence {
+    let wanted = wanted(&params);
+    if wanted.user_count && !presence {
         return text(
             StatusCode::BAD_REQUEST,
             "info=user_count is only available for presence channels\n",
@@ -310,13 +373,7 @@ pub async fn channel(
     };
     let mut out = Map::new();
     out.insert("occupied".into(), Value::Bool(!members.is_empty()));
-    if wants(&params, "user_count") {
-        let users = presence_object(&members)["presence"]["count"].clone();
-        out.insert("user_count".into(), users);
-    }
-    if wants(&params, "subscription_count") {
-        out.insert("subscription_count".into(), json!(members.len()));
-    }
+    out.extend(attributes::of_members(&channel, &members, wanted));
     Json(Value::Object(out)).into_response()
 }
 

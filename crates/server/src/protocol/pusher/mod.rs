@@ -10,18 +10,26 @@
 //! reaches a private or presence channel's room without this module's signature check. This
 //! module keeps no presence state of its own.
 //!
+//! - [`apps`]: the apps (environment and `[[pusher.apps]]`) and their limits.
 //! - [`auth`]: channel signatures and HTTP request signing (HMAC-SHA256, MD5 body digests).
 //! - [`codec`]: client frames, server frames, the channel name rule and [`PusherRenderer`].
 //! - `handler`: the WebSocket upgrade and one function per client event (subscriptions,
 //!   client events, `pusher:signin` and `#server-to-user-{id}`).
 //! - `presence`: presence members from `channel_data`, and the members object.
+//! - `attributes`: `user_count` / `subscription_count` of the API's `info`.
+//! - `cache`: cache channels' last event, in the engine's metadata store.
 //! - `http`: the REST API (`events`, `batch_events`, `channels`, `users`).
+//! - `terminate`: `terminate_connections`, through each signed-in user's control room.
 
+pub mod apps;
+mod attributes;
 pub mod auth;
+mod cache;
 pub mod codec;
 mod handler;
 mod http;
 mod presence;
+mod terminate;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,6 +41,7 @@ use axum::Router;
 use crate::app::AppState;
 use crate::config::Settings;
 
+pub use apps::{valid_app_id, App, AppConfig};
 pub use codec::PusherRenderer;
 
 /// Every Pusher channel's room starts with this; other protocols refuse such room names.
@@ -42,14 +51,6 @@ pub const ROOM_PREFIX: &str = "pusher:";
 /// endpoint (after its signature check) may join.
 pub fn is_reserved_room(name: &str) -> bool {
     name.starts_with(ROOM_PREFIX)
-}
-
-/// One Pusher app: its id (in HTTP paths), key (public, in the WebSocket URL) and secret.
-#[derive(Clone, Debug)]
-pub struct App {
-    pub id: String,
-    pub key: String,
-    pub secret: String,
 }
 
 impl App {
@@ -66,8 +67,8 @@ impl App {
 
 /// What the Pusher endpoints share.
 pub struct Pusher {
-    /// `None`: PUSHER_APP_ID / KEY / SECRET are not all set; both endpoints refuse.
-    pub app: Option<App>,
+    /// Empty: no app configured; both endpoints refuse.
+    pub apps: Vec<App>,
     pub renderer: Arc<dyn Renderer>,
     /// Socket ids are `{node}.{sequence}`, digits only, as the Pusher SDKs validate them
     /// (`^\d+\.\d+$`); `node` is random per process so ids stay unique across nodes.
@@ -75,47 +76,24 @@ pub struct Pusher {
     seq: AtomicU64,
 }
 
-/// Longest app id: the room prefix must leave room for a 164-character channel name.
-const MAX_APP_ID_BYTES: usize = 64;
-
 impl Pusher {
     pub fn new(settings: &Settings) -> Pusher {
-        let (id, key, secret) = (
-            settings.pusher_app_id.trim(),
-            settings.pusher_app_key.trim(),
-            settings.pusher_app_secret.as_str(),
-        );
-        let app = if id.is_empty() || key.is_empty() || secret.is_empty() {
-            tracing::info!(
-                "Pusher protocol (/app/{{key}}) disabled: set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET"
-            );
-            None
-        } else if !valid_app_id(id) || !codec::valid_key(key) {
-            tracing::error!("PUSHER_APP_ID or PUSHER_APP_KEY has characters outside [A-Za-z0-9_-]; Pusher protocol disabled");
-            None
-        } else {
-            Some(App {
-                id: id.to_owned(),
-                key: key.to_owned(),
-                secret: secret.to_owned(),
-            })
-        };
         Pusher {
-            app,
+            apps: apps::load(settings),
             renderer: Arc::new(PusherRenderer),
             node: rand::random::<u32>() % 1_000_000_000,
             seq: AtomicU64::new(1),
         }
     }
 
-    /// The app whose key is `key`.
+    /// The app whose key is `key` (a scan: a server serves a handful of apps).
     pub fn app_by_key(&self, key: &str) -> Option<&App> {
-        self.app.as_ref().filter(|a| a.key == key)
+        self.apps.iter().find(|a| a.key == key)
     }
 
     /// The app whose id is `id`.
     pub fn app_by_id(&self, id: &str) -> Option<&App> {
-        self.app.as_ref().filter(|a| a.id == id)
+        self.apps.iter().find(|a| a.id == id)
     }
 
     /// A new socket id, which is also the engine connection id.
@@ -123,15 +101,6 @@ impl Pusher {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         ConnId::new(&format!("{}.{n}", self.node))
     }
-}
-
-/// `[A-Za-z0-9_-]{1,64}`: the id appears in room names and URL paths.
-pub fn valid_app_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_APP_ID_BYTES
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 pub fn routes() -> Router<AppState> {
@@ -142,6 +111,10 @@ pub fn routes() -> Router<AppState> {
         .route("/apps/{app_id}/channels", get(http::channels))
         .route("/apps/{app_id}/channels/{channel}", get(http::channel))
         .route("/apps/{app_id}/channels/{channel}/users", get(http::users))
+        .route(
+            "/apps/{app_id}/users/{user_id}/terminate_connections",
+            post(terminate::terminate_connections),
+        )
 }
 
 /// Wall-clock milliseconds (publication timestamps, API timestamps).
