@@ -166,6 +166,7 @@ async fn a_slow_consumer_is_closed_and_its_queue_freed() {
     s.send_queue_capacity = 4;
     s.slow_consumer_timeout_ms = 200;
     s.max_frame_bytes = 200_000;
+    s.http_max_body_bytes = 200_000;
     let server = spawn(s).await;
     let mut slow = server.ws("/v1/ws?room=slow&socket_session_id=slow").await;
     slow.expect_type("hello").await;
