@@ -34,6 +34,7 @@ async fn a_socket_that_stops_reading_is_dropped_and_its_presence_and_slot_freed(
     let mut s = settings();
     s.slow_consumer_timeout_ms = 300;
     s.max_frame_bytes = 200_000;
+    s.http_max_body_bytes = 200_000;
     let server = spawn(s).await;
     let mut stuck = raw_ws(server.addr, "/v1/ws?room=stuck&socket_session_id=stuck").await;
     let mut fast = server.ws("/v1/ws?room=stuck&socket_session_id=fast").await;
@@ -229,6 +230,7 @@ async fn protocol_violations_close_with_1002_and_1007() {
 async fn error_frames_echo_only_a_few_dozen_bytes_of_client_input() {
     let mut s = settings();
     s.max_frame_bytes = 200_000;
+    s.http_max_body_bytes = 200_000;
     let server = spawn(s).await;
     let mut c = server.ws("/v1/ws?room=echo").await;
     c.expect_type("hello").await;
@@ -273,6 +275,7 @@ async fn shutdown_finishes_within_the_grace_and_readers_get_1012() {
     // Long enough that the stuck sockets are still stuck when the shutdown starts.
     s.slow_consumer_timeout_ms = 60_000;
     s.max_frame_bytes = 200_000;
+    s.http_max_body_bytes = 200_000;
     let server = spawn(s).await;
     let mut stuck = Vec::new();
     for i in 0..3 {

@@ -79,6 +79,7 @@ async fn a_socketio_client_that_stops_reading_is_dropped_and_its_presence_freed(
     s.max_messages_per_second = 10_000_000;
     s.slow_consumer_timeout_ms = 300;
     s.max_frame_bytes = 200_000;
+    s.http_max_body_bytes = 200_000;
     let server = spawn(s).await;
     // An ActiveNow member sees the Socket.IO member join; its large updates then reach the
     // Socket.IO member as presence:event.
