@@ -44,6 +44,14 @@ pub struct AppInner {
     pub limits: crate::transport::per_ip::IpLimits,
     /// The Pusher protocol's app and renderer.
     pub pusher: crate::protocol::pusher::Pusher,
+    /// What the server API's handlers take (they never see the whole `AppState`).
+    pub server_api: crate::protocol::server_api::ServerApiState,
+}
+
+impl axum::extract::FromRef<AppState> for crate::protocol::server_api::ServerApiState {
+    fn from_ref(app: &AppState) -> Self {
+        app.server_api.clone()
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -72,11 +80,15 @@ impl AppState {
         AppState(Arc::new(AppInner {
             online,
             sessions,
-            engine,
+            engine: engine.clone(),
             origins: OriginPolicy::new(settings.origin_allowlist()),
             channels: crate::protocol::channels::Channels::new(&settings),
             limits: crate::transport::per_ip::IpLimits::new(&settings),
             pusher: crate::protocol::pusher::Pusher::new(&settings),
+            server_api: crate::protocol::server_api::ServerApiState {
+                engine: engine.clone(),
+                settings: Arc::new(settings.clone()),
+            },
             settings,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),

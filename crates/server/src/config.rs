@@ -18,7 +18,7 @@ macro_rules! settings {
             /// `[[pusher.apps]]` of the TOML file (no flag or variable: a list).
             #[arg(skip)]
             #[serde(skip)]
-            pub pusher_apps: Vec<crate::protocol::pusher::AppConfig>,
+            pub pusher_apps: Vec<crate::protocol::pusher::app_config::AppConfig>,
         }
 
         /// The effective settings.
@@ -26,7 +26,7 @@ macro_rules! settings {
         pub struct Settings {
             $( $(#[doc = $doc])* pub $name: $ty, )*
             /// The Pusher apps of the config file, beside PUSHER_APP_ID/KEY/SECRET.
-            pub pusher_apps: Vec<crate::protocol::pusher::AppConfig>,
+            pub pusher_apps: Vec<crate::protocol::pusher::app_config::AppConfig>,
         }
 
         impl SettingsLayer {
@@ -426,7 +426,7 @@ impl SettingsLayer {
         let pusher = table.remove("pusher");
         let mut layer: SettingsLayer = toml::Value::Table(table).try_into().map_err(toml_error)?;
         if let Some(pusher) = pusher {
-            let section: crate::protocol::pusher::apps::FileSection =
+            let section: crate::protocol::pusher::app_config::FileSection =
                 pusher.try_into().map_err(toml_error)?;
             layer.pusher_apps = section.apps;
         }
@@ -535,7 +535,16 @@ impl Settings {
                 "and PUSHER_MAX_CHANNELS_PER_SOCKET must be positive",
             );
         }
-        if let Err(reason) = crate::protocol::pusher::apps::check(self) {
+        let env_app = crate::protocol::pusher::app_config::env_app(
+            &self.pusher_app_id,
+            &self.pusher_app_key,
+            &self.pusher_app_secret,
+        );
+        let apps: Vec<_> = env_app
+            .into_iter()
+            .chain(self.pusher_apps.iter().cloned())
+            .collect();
+        if let Err(reason) = crate::protocol::pusher::app_config::check(&apps) {
             return invalid("PUSHER_APP_* / [[pusher.apps]]", &reason);
         }
         if self.pusher_activity_timeout == 0 {

@@ -5,21 +5,17 @@
 use serde_json::json;
 
 use super::handle::Engine;
-use super::registry::Registry;
+use super::kick_notice::KICK_PUBLICATION;
 use crate::clock;
 use crate::error::EngineError;
 use crate::model::{ConnId, Identity, Publication, Room};
-
-/// The event name of a kick publication (the leading control character keeps it out of
-/// every protocol's rendering). Its data: `{"conns": [connection ids]}`.
-pub const KICK_PUBLICATION: &str = "\u{1}kick";
 
 impl Engine {
     /// Closes the connections of `identity` on every node: all of them, or those in `rooms`
     /// only. Returns the rooms and the connections named there. Each closes after the frames
     /// already queued for it, with [`crate::outbox::CloseCause::Kicked`]; protocols whose
     /// sockets the engine does not write (Socket.IO) close theirs when their renderer sees
-    /// the publication (see [`kicked_conns`]).
+    /// the publication (see [`kicked_conns`](super::kick_notice::kicked_conns)).
     pub async fn kick(
         &self,
         identity: &Identity,
@@ -41,27 +37,5 @@ impl Engine {
             out.push((room, conns));
         }
         Ok(out)
-    }
-}
-
-/// The connections a kick publication names; empty for any other publication.
-pub fn kicked_conns(p: &Publication) -> Vec<ConnId> {
-    if p.event != KICK_PUBLICATION {
-        return Vec::new();
-    }
-    p.data["conns"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.as_str().map(ConnId::new))
-        .collect()
-}
-
-/// Closes the kicked connections this node holds.
-pub(super) fn close_local(registry: &Registry, p: &Publication) {
-    for conn in kicked_conns(p) {
-        if let Some(shared) = registry.shard(&conn).get(&conn) {
-            shared.outbox.kick();
-        }
     }
 }

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::time::Instant;
 
+use super::kick_notice::kicked_conns;
 use super::liveness::Liveness;
 use crate::hub::Hub;
-use crate::model::{ConnId, EventKind, Identity, Room, RoomEvent, RoomMessage, State};
+use crate::model::{ConnId, EventKind, Identity, Publication, Room, RoomEvent, RoomMessage, State};
 use crate::outbox::Outbox;
 use crate::shard::shard_of;
 use crate::store::MessageSink;
@@ -54,7 +55,7 @@ pub(super) struct EngineSink {
 impl MessageSink for EngineSink {
     fn deliver(&self, msg: &RoomMessage) {
         if let RoomEvent::Publication(p) = &msg.event {
-            super::kick::close_local(&self.registry, p);
+            close_kicked(&self.registry, p);
         }
         if let RoomEvent::Presence(e) = &msg.event {
             if e.kind == EventKind::Update {
@@ -102,4 +103,13 @@ pub(super) struct Membership {
     pub(super) limit: Option<u64>,
     /// False after expiry, until the next heartbeat rejoins.
     pub(super) active: bool,
+}
+
+/// Closes the kicked connections this node holds.
+fn close_kicked(registry: &Registry, p: &Publication) {
+    for conn in kicked_conns(p) {
+        if let Some(shared) = registry.shard(&conn).get(&conn) {
+            shared.outbox.kick();
+        }
+    }
 }

@@ -60,7 +60,7 @@ impl Renderer for RoomRenderer {
         let e = match event {
             RoomEvent::Presence(e) => e,
             RoomEvent::Publication(p) => {
-                let name = crate::protocol::server_api::server_event(p)?;
+                let name = crate::protocol::server_api::server_event::server_event(p)?;
                 return Some(encode(&Typed {
                     kind: "SERVER_EVENT",
                     data: serde_json::json!({

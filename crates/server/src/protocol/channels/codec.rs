@@ -249,7 +249,7 @@ impl Renderer for ChannelRenderer {
         match event {
             RoomEvent::Publication(p) if p.event.starts_with('\u{1}') => {
                 // A server API publication, or another protocol's internal one (skipped).
-                let name = crate::protocol::server_api::server_event(p)?;
+                let name = crate::protocol::server_api::server_event::server_event(p)?;
                 Some(message(
                     channel_of(room),
                     &Publication {

@@ -1,45 +1,13 @@
 //! The Pusher apps a server serves: the single app of `PUSHER_APP_ID` / `PUSHER_APP_KEY` /
 //! `PUSHER_APP_SECRET`, and the `[[pusher.apps]]` list of the TOML config file, each with its
-//! own limits. Ids and keys are checked at startup ([`check`]) so a bad list stops the
-//! server instead of silently disabling an app.
+//! own limits. Ids and keys are checked at startup (`app_config::check`) so a bad list stops
+//! the server instead of silently disabling an app.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use serde::Deserialize;
-
-use super::codec;
+use super::app_config::{env_app, AppConfig};
 use crate::config::Settings;
-
-/// Longest app id: the room prefix must leave room for a 164-character channel name.
-const MAX_APP_ID_BYTES: usize = 64;
-
-/// One `[[pusher.apps]]` entry of the config file; unset limits take the `PUSHER_*` settings.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct AppConfig {
-    pub id: String,
-    pub key: String,
-    pub secret: String,
-    /// Distinct users per presence channel (0 = no limit) [default: PUSHER_MAX_PRESENCE_MEMBERS].
-    #[serde(default)]
-    pub max_presence_members: Option<u64>,
-    /// Pusher's "Enable client events" switch [default: PUSHER_CLIENT_EVENTS].
-    #[serde(default)]
-    pub client_events: Option<bool>,
-    /// Sockets of this app on one node (0 = only MAX_CONNECTIONS); more are closed with 4004
-    /// [default: 0].
-    #[serde(default)]
-    pub max_connections: Option<usize>,
-}
-
-/// The `[pusher]` table of the config file.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSection {
-    #[serde(default)]
-    pub apps: Vec<AppConfig>,
-}
 
 /// One Pusher app: its id (in HTTP paths), key (public, in the WebSocket URL), secret and
 /// limits. Clones share the connection counter.
@@ -88,30 +56,16 @@ impl App {
     }
 }
 
-/// The single app of the environment, when all three settings are set.
-fn env_app(settings: &Settings) -> Option<AppConfig> {
-    let (id, key, secret) = (
-        settings.pusher_app_id.trim(),
-        settings.pusher_app_key.trim(),
-        settings.pusher_app_secret.as_str(),
-    );
-    (!id.is_empty() && !key.is_empty() && !secret.is_empty()).then(|| AppConfig {
-        id: id.to_owned(),
-        key: key.to_owned(),
-        secret: secret.to_owned(),
-        max_presence_members: None,
-        client_events: None,
-        max_connections: None,
-    })
-}
-
 fn configs(settings: &Settings) -> Vec<AppConfig> {
-    env_app(settings)
-        .into_iter()
-        .chain(settings.pusher_apps.iter().cloned())
-        .collect()
+    env_app(
+        &settings.pusher_app_id,
+        &settings.pusher_app_key,
+        &settings.pusher_app_secret,
+    )
+    .into_iter()
+    .chain(settings.pusher_apps.iter().cloned())
+    .collect()
 }
-
 /// Every app, the environment's first.
 pub fn load(settings: &Settings) -> Vec<App> {
     let apps: Vec<App> = configs(settings)
@@ -124,42 +78,6 @@ pub fn load(settings: &Settings) -> Vec<App> {
         );
     }
     apps
-}
-
-/// Refuses ids or keys outside `[A-Za-z0-9_-]` (ids at most 64 bytes), empty secrets, and
-/// an id or key used twice.
-pub fn check(settings: &Settings) -> Result<(), String> {
-    let apps = configs(settings);
-    for (i, a) in apps.iter().enumerate() {
-        if !valid_app_id(a.id.trim()) || !codec::valid_key(a.key.trim()) {
-            return Err(format!(
-                "app {:?}: id (1-{MAX_APP_ID_BYTES}) and key must be of [A-Za-z0-9_-]",
-                a.id
-            ));
-        }
-        if a.secret.is_empty() {
-            return Err(format!("app {:?}: empty secret", a.id));
-        }
-        if apps[..i]
-            .iter()
-            .any(|b| b.id.trim() == a.id.trim() || b.key.trim() == a.key.trim())
-        {
-            return Err(format!(
-                "app {:?}: another app has the same id or key",
-                a.id
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// `[A-Za-z0-9_-]{1,64}`: the id appears in room names and URL paths.
-pub fn valid_app_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_APP_ID_BYTES
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]

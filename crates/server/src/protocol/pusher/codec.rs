@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+pub use super::app_config::valid_key;
 use super::ROOM_PREFIX;
 use crate::close::pusher_code as code;
 
@@ -49,13 +50,6 @@ pub fn signin_success(user_data: &str) -> Bytes {
 }
 
 /// App keys: `[A-Za-z0-9_-]+` (they appear in URL paths and in `auth` before the colon).
-pub fn valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 128
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChannelKind {
@@ -292,7 +286,7 @@ impl Renderer for PusherRenderer {
             // Another protocol's internal publication to a room of the same name (Socket.IO
             // metadata); not part of this protocol.
             RoomEvent::Publication(p) if p.event.starts_with('\u{1}') => {
-                let name = crate::protocol::server_api::server_event(p)?;
+                let name = crate::protocol::server_api::server_event::server_event(p)?;
                 Some(event(
                     channel,
                     &Publication {

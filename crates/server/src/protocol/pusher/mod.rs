@@ -21,6 +21,7 @@
 //! - `http`: the REST API (`events`, `batch_events`, `channels`, `users`).
 //! - `terminate`: `terminate_connections`, through each signed-in user's control room.
 
+pub mod app_config;
 pub mod apps;
 mod attributes;
 pub mod auth;
@@ -41,7 +42,8 @@ use axum::Router;
 use crate::app::AppState;
 use crate::config::Settings;
 
-pub use apps::{valid_app_id, App, AppConfig};
+pub use app_config::{valid_app_id, AppConfig};
+pub use apps::App;
 pub use codec::PusherRenderer;
 
 /// Every Pusher channel's room starts with this; other protocols refuse such room names.

@@ -12,9 +12,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::authorize;
+use super::auth::authorize;
 use super::queries::{bad, parse_room, unavailable};
-use crate::app::AppState;
+use super::state::ServerApiState;
 use crate::error::ApiError;
 
 #[derive(Deserialize)]
@@ -23,7 +23,7 @@ pub struct KickQuery {
 }
 
 pub async fn kick(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<ServerApiState>,
     headers: HeaderMap,
     Path(identity): Path<String>,
     Query(q): Query<KickQuery>,

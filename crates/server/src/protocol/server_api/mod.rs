@@ -5,22 +5,27 @@
 //! and their state across all rooms, which no browser should read, and with no `API_KEY` set
 //! they answer 503 like the other server-side calls.
 
+mod auth;
 mod kick;
 mod openapi;
 mod publish;
 mod queries;
+pub mod server_event;
+mod state;
 
-use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::app::AppState;
-use crate::error::ApiError;
+pub use state::ServerApiState;
 
 pub use openapi::{documented_routes, OPENAPI_JSON};
-pub use publish::{server_event, SERVER_EVENT_PREFIX};
 
-pub fn routes() -> Router<AppState> {
+/// The routes, for any app state the server API's own state can be taken from.
+pub fn routes<S>() -> Router<S>
+where
+    ServerApiState: axum::extract::FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
         .route(
             "/v1/users/{identity}",
@@ -30,9 +35,4 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/rooms/{room}/members", get(queries::members))
         .route("/v1/rooms/{room}/publish", post(publish::publish))
         .route("/openapi.json", get(openapi::serve))
-}
-
-fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    crate::api_key::check(&app.settings.api_key, headers)
-        .map_err(|r| ApiError::new(r.status(), r.code(), r.message()))
 }

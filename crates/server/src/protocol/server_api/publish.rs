@@ -14,22 +14,15 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::authorize;
+use super::auth::authorize;
 use super::queries::parse_room;
-use crate::app::AppState;
+use super::server_event::SERVER_EVENT_PREFIX;
+use super::state::ServerApiState;
 use crate::error::ApiError;
-use crate::protocol::channels;
-
-/// Marks a server API publication (see the module documentation).
-pub const SERVER_EVENT_PREFIX: &str = "\u{1}server:";
+use crate::protocol::channels::codec::room_of;
 
 /// Longest event name, bytes.
 const MAX_EVENT_BYTES: usize = 128;
-
-/// The event name of a server API publication; `None` for any other publication.
-pub fn server_event(p: &Publication) -> Option<&str> {
-    p.event.strip_prefix(SERVER_EVENT_PREFIX)
-}
 
 #[derive(Deserialize)]
 pub struct PublishBody {
@@ -39,7 +32,7 @@ pub struct PublishBody {
 }
 
 pub async fn publish(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<ServerApiState>,
     headers: HeaderMap,
     Path(room): Path<String>,
     body: Result<Json<PublishBody>, JsonRejection>,
@@ -65,7 +58,7 @@ pub async fn publish(
         ts_ms: clock::now_ms(),
     };
     // Channel sockets live in rooms of their own namespace: the same name reaches them too.
-    for target in [room.clone(), channels::codec::room_of(room.as_str())] {
+    for target in [room.clone(), room_of(room.as_str())] {
         app.engine
             .publish(&target, publication.clone(), None)
             .await

@@ -11,8 +11,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::authorize;
-use crate::app::AppState;
+use super::auth::authorize;
+use super::state::ServerApiState;
 use crate::error::ApiError;
 
 pub(super) fn unavailable(e: EngineError) -> ApiError {
@@ -46,7 +46,7 @@ fn summary(members: &[Member]) -> (u64, u64, Option<&activenow_engine::State>) {
 /// `GET /v1/users/{identity}`. Internal rooms (the visitors room, sessions, channel rooms)
 /// are the engine's plumbing and are not listed.
 pub async fn user(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<ServerApiState>,
     headers: HeaderMap,
     Path(identity): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -80,7 +80,7 @@ pub async fn user(
 
 /// `GET /v1/rooms/{room}`.
 pub async fn room(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<ServerApiState>,
     headers: HeaderMap,
     Path(room): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -118,7 +118,7 @@ fn decode_cursor(cursor: &str, max_bytes: usize) -> Result<Identity, ApiError> {
 /// per page (`MEMBERS_PAGE_DEFAULT`, lowered to `MEMBERS_PAGE_MAX`); `next_cursor` is null
 /// on the last page.
 pub async fn members(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<ServerApiState>,
     headers: HeaderMap,
     Path(room): Path<String>,
     Query(q): Query<PageQuery>,

@@ -169,7 +169,7 @@ impl Renderer for SocketIoRenderer {
                 self.kick(p);
             }
             RoomEvent::Publication(p) => {
-                if let Some(name) = crate::protocol::server_api::server_event(p) {
+                if let Some(name) = crate::protocol::server_api::server_event::server_event(p) {
                     self.emit(room, name, &p.data);
                 }
             }
