@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use fred::clients::{Client, SubscriberClient};
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 
 use crate::error::store_error;
 use crate::keys::Keys;
@@ -29,6 +30,8 @@ pub struct RedisBroker {
     sink: OnceLock<Arc<dyn MessageSink>>,
     /// Messages dropped because this node read its pub/sub stream too slowly.
     lost: Arc<AtomicU64>,
+    /// Set on close: stops the cluster topology follower (`topology.rs`).
+    closing: watch::Sender<bool>,
 }
 
 impl RedisBroker {
@@ -37,6 +40,7 @@ impl RedisBroker {
         subscriber: SubscriberClient,
         keys: Keys,
         sharded: bool,
+        closing: watch::Sender<bool>,
     ) -> RedisBroker {
         RedisBroker {
             publisher,
@@ -45,6 +49,7 @@ impl RedisBroker {
             sharded,
             sink: OnceLock::new(),
             lost: Arc::default(),
+            closing,
         }
     }
 }
@@ -152,6 +157,7 @@ impl Broker for RedisBroker {
 
     /// Quits both clients; the command client is the one every Redis store shares.
     async fn close(&self) {
+        self.closing.send_replace(true);
         if let Err(e) = self.subscriber.quit().await {
             tracing::debug!(error = %e, "closing the Redis subscriber");
         }

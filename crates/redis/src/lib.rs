@@ -13,6 +13,7 @@
 //! - [`stats`]: the day's peak (atomic max) and distinct visitors (HyperLogLog).
 //! - [`metadata`]: channel metadata records (Lua compare-and-set on the major revision).
 //! - [`locks`]: named locks (`PX` expiry on Redis' clock, Lua compare-then-act).
+//! - `topology`: sharded subscriptions follow a Redis Cluster's slots when they move.
 //! - `keys`: key names and hash tags (Redis Cluster slots); `scripts` and `lua/`: the Lua
 //!   scripts and how they are called; `record`: how members are stored; `metadata_record`:
 //!   how channel metadata is stored; `options`: [`RedisOptions`].
@@ -39,6 +40,7 @@ mod record;
 mod scripts;
 mod sessions;
 mod stats;
+mod topology;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -47,7 +49,9 @@ use std::time::Duration;
 use activenow_engine::Backend;
 use fred::clients::SubscriberClient;
 use fred::interfaces::{ClientLike, EventInterface};
-use fred::types::config::{Config, ReconnectPolicy, TcpConfig};
+use fred::types::config::{
+    ClusterDiscoveryPolicy, Config, ReconnectPolicy, ServerConfig, TcpConfig,
+};
 use fred::types::{Builder, InfoKind};
 
 pub use broker::RedisBroker;
@@ -78,6 +82,25 @@ const COMMAND_CLIENT_BUFFER: usize = 64;
 pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
     let mut builder = builder(options)?;
     let connect_error = |e: fred::error::Error| RedisError::Connect(e.to_string());
+    if builder
+        .get_config()
+        .map(|c| c.server.is_clustered())
+        .unwrap_or(false)
+    {
+        let probe = builder.build().map_err(connect_error)?;
+        start(&probe, options.connect_timeout).await?;
+        let mut seeds = topology::every_node(&probe).await.map_err(connect_error)?;
+        let _ = probe.quit().await;
+        builder.with_config(|c| {
+            let configured = c.server.hosts();
+            seeds.retain(|s| !configured.contains(s));
+            seeds.splice(0..0, configured);
+            c.server = ServerConfig::Clustered {
+                hosts: seeds,
+                policy: ClusterDiscoveryPolicy::default(),
+            };
+        });
+    }
     let client = builder.build().map_err(connect_error)?;
     let publisher = builder.build().map_err(connect_error)?;
     builder.with_performance_config(|p| p.broadcast_channel_capacity = PUBSUB_BUFFER);
@@ -91,6 +114,14 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
     let lost = Arc::new(AtomicBool::new(false));
     let listening = Arc::new(AtomicBool::new(true));
     watch_subscriber(&subscriber, sharded, listening.clone(), lost.clone());
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    topology::follow(
+        &[&client, &publisher],
+        &subscriber,
+        listening.clone(),
+        lost.clone(),
+        closed,
+    );
     let on_reconnect = lost.clone();
     client.on_reconnect(move |server| {
         tracing::warn!(%server, "reconnected to Redis: re-asserting this node's memberships");
@@ -116,6 +147,7 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
             subscriber,
             keys.clone(),
             sharded,
+            closing,
         )),
         metadata: Arc::new(RedisMetadata::new(
             client.clone(),

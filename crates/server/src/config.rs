@@ -194,6 +194,10 @@ settings! {
     /// `redis-sentinel://...`); set = the Redis backend, for
     /// several nodes; unreachable at start-up = exit non-zero [default: unset = memory].
     redis_url: String = String::new(), "REDIS_URL", secret;
+    /// `REDIS_URL` names a Redis Cluster node (a `redis://` or `rediss://` URL is then read
+    /// as `redis-cluster://` / `rediss-cluster://`; the other nodes are discovered)
+    /// [default: false].
+    redis_cluster: bool = false, "REDIS_CLUSTER";
     /// Longest wait for Redis, in ms: the first connection, and each command while Redis is
     /// unreachable (then `/readyz` answers 503) [default: 2000].
     redis_timeout_ms: u64 = 2000, "REDIS_TIMEOUT_MS";
@@ -434,6 +438,25 @@ impl SettingsLayer {
     }
 }
 
+impl Settings {
+    /// The URL the Redis client connects with: `REDIS_URL`, read as a cluster seed when
+    /// `REDIS_CLUSTER` is set.
+    pub fn redis_client_url(&self) -> String {
+        if !self.redis_cluster {
+            return self.redis_url.clone();
+        }
+        for (plain, cluster) in [
+            ("redis://", "redis-cluster://"),
+            ("rediss://", "rediss-cluster://"),
+        ] {
+            if let Some(rest) = self.redis_url.strip_prefix(plain) {
+                return format!("{cluster}{rest}");
+            }
+        }
+        self.redis_url.clone()
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         SettingsLayer::default().resolve()
@@ -546,6 +569,17 @@ impl Settings {
             .collect();
         if let Err(reason) = crate::protocol::pusher::app_config::check(&apps) {
             return invalid("PUSHER_APP_* / [[pusher.apps]]", &reason);
+        }
+        if self.redis_cluster
+            && !(self.redis_url.starts_with("redis://")
+                || self.redis_url.starts_with("rediss://")
+                || self.redis_url.starts_with("redis-cluster://")
+                || self.redis_url.starts_with("rediss-cluster://"))
+        {
+            return invalid(
+                "REDIS_CLUSTER",
+                "needs REDIS_URL to be a redis://, rediss:// or redis-cluster:// URL",
+            );
         }
         if self.pusher_activity_timeout == 0 {
             return invalid("PUSHER_ACTIVITY_TIMEOUT", "must be positive");
@@ -719,6 +753,24 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_cluster_reads_the_url_as_a_seed() {
+        let mut s = Settings {
+            redis_url: "redis://10.0.0.1:7000".into(),
+            ..Settings::default()
+        };
+        assert_eq!(s.redis_client_url(), "redis://10.0.0.1:7000");
+        s.redis_cluster = true;
+        assert_eq!(s.redis_client_url(), "redis-cluster://10.0.0.1:7000");
+        assert!(s.validate().is_ok());
+        s.redis_url = "rediss://u:p@h:7000".into();
+        assert_eq!(s.redis_client_url(), "rediss-cluster://u:p@h:7000");
+        s.redis_url = "redis-cluster://h:7000?node=h:7001".into();
+        assert_eq!(s.redis_client_url(), "redis-cluster://h:7000?node=h:7001");
+        s.redis_url = "redis-sentinel://h:26379/mymaster".into();
+        assert!(s.validate().is_err());
+    }
 
     #[test]
     fn layers_resolve_in_order() {

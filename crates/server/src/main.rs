@@ -156,7 +156,7 @@ async fn backend(settings: &Settings) -> anyhow::Result<Backend> {
         return Ok(Backend::memory());
     }
     let mut options = activenow_redis::RedisOptions::new(
-        &settings.redis_url,
+        &settings.redis_client_url(),
         &settings.node_id,
         settings.reaper_lookback(),
     );

@@ -9,36 +9,13 @@ mod common;
 use std::time::Duration;
 
 use activenow_testkit::{free_port, spawn_tied, RedisServer};
-use cluster::{eventually, Node, FAST};
-use common::Client;
-use serde_json::{json, Value};
+use cluster::{eventually, join, until_join, until_sync, Node, FAST};
+use serde_json::json;
 
 const CONVERGE: Duration = Duration::from_secs(20);
 
 fn three_nodes(redis: &RedisServer, env: &[(&str, &str)]) -> [Node; 3] {
     ["a", "b", "c"].map(|name| Node::start(&redis.url(), name, env))
-}
-
-/// Joins `room` as `sid` and reads the hello and the own join.
-async fn join(node: &Node, room: &str, sid: &str) -> (Client, Value) {
-    let mut c = node
-        .ws(&format!("/v1/ws?room={room}&socket_session_id={sid}"))
-        .await;
-    let hello = c.expect_type("hello").await;
-    let own = c
-        .until(|v| v["type"] == "ACTIVITY_JOIN_PRESENCE" && v["data"]["identity"] == sid)
-        .await;
-    assert_eq!(hello["sid"], sid);
-    (c, own)
-}
-
-async fn until_join(c: &mut Client, sid: &str) -> Value {
-    c.until(|v| v["type"] == "ACTIVITY_JOIN_PRESENCE" && v["data"]["identity"] == sid)
-        .await
-}
-
-async fn until_sync(c: &mut Client, n: u64) {
-    c.until(|v| v["type"] == "sync" && v["count"] == n).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,10 @@
 //!
 //! [`imports`] reads a crate's file-level import graph, for the layering tests.
 
+pub mod cluster;
 pub mod imports;
+
+pub use cluster::RedisCluster;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -87,7 +90,7 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-fn redis_server_path() -> Option<String> {
+pub(crate) fn redis_server_path() -> Option<String> {
     let path = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
     Command::new(&path)
         .arg("--version")
@@ -208,23 +211,52 @@ impl RedisServer {
 impl RedisServer {
     /// Sends one command and returns the raw RESP reply (for assertions on server state).
     pub fn command(&self, args: &[&str]) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
-        let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
-        let mut req = format!("*{}\r\n", args.len());
-        for a in args {
-            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        command_on(self.port, args)
+    }
+}
+
+/// Sends one command to the Redis on `port` and returns the raw RESP reply.
+pub fn command_on(port: u16, args: &[&str]) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    if s.write_all(req.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while resp_end(&out, 0).is_none() {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
         }
-        s.write_all(req.as_bytes()).expect("send");
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        // The reply ends when the server stops sending (a short read timeout).
-        while let Ok(n) = s.read(&mut buf) {
-            if n == 0 {
-                break;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Where the RESP value starting at `at` ends, once `buf` holds all of it.
+fn resp_end(buf: &[u8], at: usize) -> Option<usize> {
+    let line_end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+    let header = std::str::from_utf8(buf.get(at + 1..line_end)?).ok()?;
+    let next = line_end + 2;
+    match buf.get(at)? {
+        b'$' => match header.parse::<i64>().ok()? {
+            n if n < 0 => Some(next),
+            n => (buf.len() >= next + n as usize + 2).then_some(next + n as usize + 2),
+        },
+        b'*' => {
+            let mut pos = next;
+            for _ in 0..header.parse::<i64>().ok()?.max(0) {
+                pos = resp_end(buf, pos)?;
             }
-            out.extend_from_slice(&buf[..n]);
+            Some(pos)
         }
-        String::from_utf8_lossy(&out).into_owned()
+        _ => Some(next),
     }
 }
 

@@ -163,3 +163,25 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Joins `room` as `sid` and reads the hello and the own join.
+pub async fn join(node: &Node, room: &str, sid: &str) -> (Client, Value) {
+    let mut c = node
+        .ws(&format!("/v1/ws?room={room}&socket_session_id={sid}"))
+        .await;
+    let hello = c.expect_type("hello").await;
+    let own = c
+        .until(|v| v["type"] == "ACTIVITY_JOIN_PRESENCE" && v["data"]["identity"] == sid)
+        .await;
+    assert_eq!(hello["sid"], sid);
+    (c, own)
+}
+
+pub async fn until_join(c: &mut Client, sid: &str) -> Value {
+    c.until(|v| v["type"] == "ACTIVITY_JOIN_PRESENCE" && v["data"]["identity"] == sid)
+        .await
+}
+
+pub async fn until_sync(c: &mut Client, n: u64) {
+    c.until(|v| v["type"] == "sync" && v["count"] == n).await;
+}
