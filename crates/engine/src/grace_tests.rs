@@ -56,7 +56,11 @@ async fn a_reconnect_within_the_grace_changes_no_identity() {
     let dropped = Instant::now();
     first.disconnect().await;
     assert_eq!(engine.lingering_connections(), 1);
-    assert_eq!(engine.local_connections(), 1, "a lingering one holds no socket");
+    assert_eq!(
+        engine.local_connections(),
+        1,
+        "a lingering one holds no socket"
+    );
     assert_eq!(engine.count(&room).await.unwrap(), 2);
 
     tokio::time::sleep(GRACE / 2).await;
@@ -87,9 +91,14 @@ async fn the_grace_ending_is_one_leave_of_the_identity() {
     let engine = Engine::start(config(GraceOn::default()), Backend::memory());
     let room = room("grace-end");
     let watcher = member(&engine, &room, "w", Liveness::Socket).await;
-    let bob = member(&engine, &room, "bob", Liveness::Heartbeat {
-        ttl: Duration::from_secs(30),
-    })
+    let bob = member(
+        &engine,
+        &room,
+        "bob",
+        Liveness::Heartbeat {
+            ttl: Duration::from_secs(30),
+        },
+    )
     .await;
     let dropped = Instant::now();
     bob.disconnect().await;
@@ -97,7 +106,10 @@ async fn the_grace_ending_is_one_leave_of_the_identity() {
     assert_eq!(leave.member.identity, Identity::new("bob"));
     assert!(leave.identity_changed);
     let waited = dropped.elapsed();
-    assert!(waited >= GRACE && waited < GRACE + Duration::from_secs(1), "{waited:?}");
+    assert!(
+        waited >= GRACE && waited < GRACE + Duration::from_secs(1),
+        "{waited:?}"
+    );
     assert_eq!(engine.count(&room).await.unwrap(), 1);
     engine.shutdown().await;
 }
@@ -114,7 +126,15 @@ async fn no_grace_for_drops_unless_asked_and_ttl_waits_when_asked() {
     let gone = member(&engine, &room, "gone", Liveness::Socket).await;
     gone.disconnect().await;
     assert_eq!(engine.lingering_connections(), 0);
-    assert_eq!(engine.count(&room).await.unwrap(), 1, "a drop leaves at once");
+    assert_eq!(
+        engine.count(&room).await.unwrap(),
+        1,
+        "a drop leaves at once"
+    );
+    assert_eq!(
+        next_leave(&watcher).await.member.identity,
+        Identity::new("gone")
+    );
 
     let ttl = engine.config().presence_ttl;
     let started = Instant::now();

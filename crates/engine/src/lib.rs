@@ -51,7 +51,8 @@ mod engine_tests;
 mod grace_tests;
 
 pub use engine::{
-    kicked_conns, Connection, Engine, EngineConfig, GraceOn, Liveness, TransitionObserver, KICK_PUBLICATION,
+    kicked_conns, Connection, Engine, EngineConfig, GraceOn, Liveness, TransitionObserver,
+    KICK_PUBLICATION,
 };
 pub use error::{EngineError, StoreError};
 pub use hub::Renderer;

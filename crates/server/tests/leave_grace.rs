@@ -50,7 +50,10 @@ async fn next_presence(c: &mut Client) -> (String, String) {
         .await;
     (
         v["type"].as_str().unwrap_or_default().to_owned(),
-        v["data"]["identity"].as_str().unwrap_or_default().to_owned(),
+        v["data"]["identity"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     )
 }
 
@@ -92,7 +95,10 @@ async fn a_reload_within_the_grace_shows_no_leave_and_no_join() {
 
     // The first thing the watcher hears next is the sentinel: no leave, no join, no sync.
     let _sentinel = join(&server, "page", "s").await;
-    assert_eq!(watcher.expect_type("ACTIVITY_JOIN_PRESENCE").await["data"]["identity"], "s");
+    assert_eq!(
+        watcher.expect_type("ACTIVITY_JOIN_PRESENCE").await["data"]["identity"],
+        "s"
+    );
     assert_eq!(watcher.expect_type("sync").await["count"], 3);
 
     // The old connection's grace ending later is not an identity leave either: alice is
@@ -248,7 +254,10 @@ async fn sio_join_ack(server: &TestServer, room: &str, user: &str) -> (Eio, Stri
     let ack = eio.join(room, user).await;
     let ack = if ack.is_array() { ack[0].clone() } else { ack };
     assert_eq!(ack["ok"], true, "{ack}");
-    let conn = ack["self"]["connId"].as_str().unwrap_or_default().to_owned();
+    let conn = ack["self"]["connId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     (eio, conn, ack)
 }
 

@@ -38,7 +38,10 @@ async fn next_presence(c: &mut Client) -> (String, String) {
         .await;
     (
         v["type"].as_str().unwrap_or_default().to_owned(),
-        v["data"]["identity"].as_str().unwrap_or_default().to_owned(),
+        v["data"]["identity"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     )
 }
 
