@@ -148,6 +148,18 @@ async fn no_grace_for_drops_unless_asked_and_ttl_waits_when_asked() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_connection_the_server_finished_does_not_linger() {
+    let engine = Engine::start(config(GraceOn::default()), Backend::memory());
+    let room = room("grace-finished");
+    let c = member(&engine, &room, "t", Liveness::Socket).await;
+    c.outbox().finish();
+    c.disconnect().await;
+    assert_eq!(engine.lingering_connections(), 0);
+    assert_eq!(engine.count(&room).await.unwrap(), 0);
+    engine.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn shutdown_leaves_lingering_connections() {
     let engine = Engine::start(config(GraceOn::default()), Backend::memory());
     let room = room("grace-stop");

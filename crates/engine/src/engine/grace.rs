@@ -30,6 +30,7 @@ use super::grace_state::GraceMsg;
 use super::handle::Engine;
 use super::registry::{ConnShared, Membership};
 use crate::model::{ConnId, Room};
+use crate::outbox::CloseCause;
 
 impl Engine {
     /// Lingering connections on this node now.
@@ -45,6 +46,9 @@ impl Engine {
             || !config.leave_grace_on.close
             || !conn.socket
             || conn.kicked.load(Ordering::SeqCst)
+            // Closed by the server (session finished, Pusher terminate_connections): not a
+            // reload.
+            || conn.outbox.close_cause() == Some(CloseCause::Finished)
             || self.shared.cancel.is_cancelled()
         {
             return false;
