@@ -5,6 +5,7 @@
 //! - asks the store for each transition (the store decides atomically whether a join is the
 //!   identity's first or a leave its last),
 //! - publishes every transition through the broker, which brings it to every node's hub,
+//! - lets a dropped connection's memberships linger for the leave grace (`grace.rs`),
 //! - keeps TTL locally on tokio's monotonic clock: a heartbeat is an atomic store, no backend
 //!   call; the reaper expires silent connections and refreshes the live ones in the store in
 //!   one batch per tick.
@@ -15,6 +16,8 @@
 
 mod config;
 mod connection;
+mod grace;
+mod grace_state;
 mod handle;
 mod kick;
 mod kick_notice;
@@ -29,7 +32,7 @@ mod snapshot;
 mod subscriptions;
 mod transitions;
 
-pub use config::EngineConfig;
+pub use config::{EngineConfig, GraceOn};
 pub use connection::Connection;
 pub use handle::Engine;
 pub use kick_notice::{kicked_conns, KICK_PUBLICATION};

@@ -47,9 +47,12 @@ pub mod store;
 pub mod conformance;
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod grace_tests;
 
 pub use engine::{
-    kicked_conns, Connection, Engine, EngineConfig, Liveness, TransitionObserver, KICK_PUBLICATION,
+    kicked_conns, Connection, Engine, EngineConfig, GraceOn, Liveness, TransitionObserver,
+    KICK_PUBLICATION,
 };
 pub use error::{EngineError, StoreError};
 pub use hub::Renderer;

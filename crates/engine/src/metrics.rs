@@ -51,6 +51,11 @@ pub struct Metrics {
     /// Frames queued to local sockets by broadcasts.
     pub frames_out: Counter,
     pub slow_consumers: Counter,
+    /// Dropped connections lingering in the leave grace on this node now.
+    pub lingering: Gauge,
+    /// Drops that left at once because `leave_grace_max_pending` connections already
+    /// lingered.
+    pub leave_grace_overflows: Counter,
     pub backend_calls: Counter,
     pub backend_errors: Counter,
     /// Sum of backend call latencies, in microseconds (with `backend_calls`, the mean).

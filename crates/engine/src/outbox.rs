@@ -200,6 +200,11 @@ impl Outbox {
         self.inner.notify.notify_one();
     }
 
+    /// Why the connection is closing, if it is.
+    pub fn close_cause(&self) -> Option<CloseCause> {
+        self.state().closing
+    }
+
     /// Frames waiting; for tests and metrics.
     pub fn len(&self) -> usize {
         self.state().frames.len()

@@ -72,6 +72,10 @@ impl AppState {
                 send_queue_capacity: settings.send_queue_capacity,
                 send_queue_max: settings.send_queue_max_frames,
                 slow_consumer_timeout: settings.slow_consumer_timeout(),
+                leave_grace: Duration::from_millis(settings.presence_leave_grace_ms),
+                // `Settings::validate` refused an unknown word.
+                leave_grace_on: settings.leave_grace_on().unwrap_or_default(),
+                leave_grace_max_pending: settings.presence_leave_grace_max_pending,
             },
             backend,
         );

@@ -77,6 +77,17 @@ settings! {
     /// reaps them; with the default a dead node's members are gone within TTL + reaper
     /// interval (SPEC §9) [default: 0 = the presence TTL, at least 3 reaper intervals].
     presence_reaper_lookback_ms: u64 = 0, "PRESENCE_REAPER_LOOKBACK_MS";
+    /// Milliseconds a dropped connection's memberships stay present before it leaves, so a
+    /// page reload (the new connection joins in time, on any node) shows no leave and no join
+    /// for its identity; 5000 is recommended [default: 0 = leave at once].
+    presence_leave_grace_ms: u64 = 0, "PRESENCE_LEAVE_GRACE_MS";
+    /// Which departures wait for PRESENCE_LEAVE_GRACE_MS: a comma list among `close` (the
+    /// socket dropped) and `ttl` (a silent connection leaves at TTL + grace); an explicit
+    /// leave is never delayed [default: close].
+    presence_leave_grace_on: String = "close".into(), "PRESENCE_LEAVE_GRACE_ON";
+    /// Dropped connections that may linger in the leave grace on this node at once; a drop
+    /// beyond it leaves at once (`leave_grace_overflows_total`) [default: 10000].
+    presence_leave_grace_max_pending: usize = 10_000, "PRESENCE_LEAVE_GRACE_MAX_PENDING";
     /// Seconds between server WebSocket pings; 0 = off [default: 0].
     ping_interval: u64 = 0, "PING_INTERVAL";
     /// Comma-separated Origin allowlist for WebSockets and CORS; empty = any; `*` = any
@@ -478,6 +489,9 @@ impl Settings {
         if self.presence_reaper_interval_ms == 0 {
             return invalid("PRESENCE_REAPER_INTERVAL_MS", "must be positive");
         }
+        if let Err(reason) = self.leave_grace_on() {
+            return invalid("PRESENCE_LEAVE_GRACE_ON", &reason);
+        }
         if self.max_frame_bytes < 128 {
             return invalid("MAX_FRAME_BYTES", "must be at least 128");
         }
@@ -667,6 +681,12 @@ impl Settings {
         } else {
             Duration::from_secs(self.presence_ttl)
         }
+    }
+
+    /// Which departures wait for the leave grace (`PRESENCE_LEAVE_GRACE_ON`); `Err` says why
+    /// the list is refused.
+    pub fn leave_grace_on(&self) -> Result<activenow_engine::GraceOn, String> {
+        activenow_engine::GraceOn::parse(&self.presence_leave_grace_on)
     }
 
     pub fn reaper_interval(&self) -> Duration {
@@ -872,5 +892,21 @@ mod tests {
         s.client_auth = "off".into();
         s.metadata_write = "anyone".into();
         assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn leave_grace_on_is_a_list_of_close_and_ttl() {
+        let mut s = Settings::default();
+        let on = s.leave_grace_on().unwrap();
+        assert!(on.close && !on.ttl, "close by default");
+        s.presence_leave_grace_on = " ttl , close".into();
+        let on = s.leave_grace_on().unwrap();
+        assert!(on.close && on.ttl);
+        s.presence_leave_grace_on = String::new();
+        assert!(s.validate().is_ok(), "empty: nothing waits");
+        for refused in ["leave", "close,leave", "drop"] {
+            s.presence_leave_grace_on = refused.into();
+            assert!(s.validate().is_err(), "{refused}");
+        }
     }
 }

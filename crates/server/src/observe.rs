@@ -100,6 +100,18 @@ async fn metrics(State(app): State<AppState>) -> Response {
         "Presence held without a socket on this node (HTTP online-status logins).",
         e.detached_connections.get(),
     );
+    line(
+        "lingering_connections",
+        "gauge",
+        "Dropped connections whose memberships wait for PRESENCE_LEAVE_GRACE_MS on this node.",
+        e.lingering.get(),
+    );
+    line(
+        "leave_grace_overflows_total",
+        "counter",
+        "Drops that left at once because PRESENCE_LEAVE_GRACE_MAX_PENDING connections already lingered.",
+        e.leave_grace_overflows.get(),
+    );
     if let Some(rooms) = &rooms {
         let public = rooms.iter().filter(|(r, _)| !r.is_internal());
         line("rooms", "gauge", "Non-empty rooms.", public.count() as u64);

@@ -60,6 +60,8 @@ impl Engine {
             last_seen_ms: AtomicU64::new(self.shared.registry.now_ms()),
             refreshed_ms: AtomicU64::new(0),
             expired: AtomicBool::new(false),
+            lingering: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
             memberships: tokio::sync::Mutex::new(Vec::new()),
         });
         self.shared.registry.shard(&id).insert(id, conn.clone());
@@ -251,14 +253,27 @@ impl Connection {
         Ok(())
     }
 
-    /// Leaves every room and unregisters the connection.
+    /// The socket closed: leaves every room and unregisters the connection, after the leave
+    /// grace when one applies to drops (`EngineConfig::leave_grace`; the memberships linger
+    /// meanwhile, see `grace.rs`). A connection a kick named leaves at once.
     pub async fn disconnect(mut self) {
         self.disconnected = true;
-        Box::pin(cleanup(self.engine.clone(), self.conn.clone())).await;
+        Box::pin(cleanup(self.engine.clone(), self.conn.clone(), true)).await;
+    }
+
+    /// Leaves every room at once, whatever the leave grace, and unregisters the connection:
+    /// for services whose departures are not page reloads (online status has its own TTL
+    /// hand-over, a session waiter its own expiry).
+    pub async fn disconnect_now(mut self) {
+        self.disconnected = true;
+        Box::pin(cleanup(self.engine.clone(), self.conn.clone(), false)).await;
     }
 }
 
-async fn cleanup(engine: Engine, conn: Arc<ConnShared>) {
+async fn cleanup(engine: Engine, conn: Arc<ConnShared>, grace: bool) {
+    if grace && engine.linger(&conn).await {
+        return;
+    }
     let memberships: Vec<Membership> = std::mem::take(&mut *conn.memberships.lock().await);
     let active: Vec<(Room, ConnId)> = memberships
         .iter()
@@ -286,7 +301,7 @@ impl Drop for Connection {
             return;
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(cleanup(self.engine.clone(), self.conn.clone()));
+            rt.spawn(cleanup(self.engine.clone(), self.conn.clone(), true));
         }
     }
 }

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::config::EngineConfig;
+use super::grace_state::{Grace, GraceSender};
 use super::observer::TransitionObserver;
 use super::registry::{EngineSink, Registry};
 use crate::clock;
@@ -39,6 +40,8 @@ pub(super) struct Shared {
     /// Registered once at start-up by the adapters that need them; read per transition (an
     /// uncontended read lock).
     pub(super) observers: std::sync::RwLock<Vec<(Room, Arc<dyn TransitionObserver>)>>,
+    /// The leave grace: lingering connections and the task that ends them.
+    pub(super) grace: Grace,
 }
 
 impl Engine {
@@ -50,9 +53,12 @@ impl Engine {
             started: Instant::now(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         });
+        let (grace_tx, grace_rx) = tokio::sync::mpsc::unbounded_channel();
+        let grace = GraceSender(grace_tx);
         backend.broker.attach(Arc::new(EngineSink {
             hub: hub.clone(),
             registry: registry.clone(),
+            grace: grace.clone(),
         }));
         let engine = Engine {
             shared: Arc::new(Shared {
@@ -66,10 +72,13 @@ impl Engine {
                 metrics,
                 cancel: CancellationToken::new(),
                 observers: std::sync::RwLock::new(Vec::new()),
+                grace: Grace::new(grace),
             }),
         };
         let reaper = engine.clone();
         tokio::spawn(async move { reaper.run_reaper().await });
+        let grace = engine.clone();
+        tokio::spawn(async move { grace.run_grace(grace_rx).await });
         engine
     }
 

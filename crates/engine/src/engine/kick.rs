@@ -1,6 +1,8 @@
 //! Disconnecting an identity everywhere: the node asked finds the identity's connections in
 //! the store's identity index and publishes one kick per room through the broker, so every
 //! node holding one of them hears it (it listens to the room); each closes those it holds.
+//! A connection lingering in the leave grace is still a member and still listens (silently):
+//! the node holding it leaves it at once (`registry.rs`).
 
 use serde_json::json;
 

@@ -36,13 +36,19 @@ impl Engine {
         let mut live = Vec::new();
         let mut heard = Vec::new();
         let mut silent = Vec::new();
+        let grace = self.ttl_grace_ms();
         for conn in self.shared.registry.all() {
             if conn.expired.load(Ordering::Relaxed) {
                 continue;
             }
+            // Lingering in the leave grace: alive for the store until the grace ends.
+            if conn.lingering.load(Ordering::Relaxed) {
+                live.push(conn.id.clone());
+                continue;
+            }
             let seen = conn.last_seen_ms.load(Ordering::Relaxed);
             match conn.ttl_ms() {
-                Some(ttl) if seen.saturating_add(ttl) <= now => silent.push(conn),
+                Some(ttl) if seen.saturating_add(ttl + grace) <= now => silent.push(conn),
                 _ => {
                     if conn.refreshed_ms.swap(seen, Ordering::Relaxed) < seen {
                         heard.push(conn.id.clone());
@@ -71,6 +77,16 @@ impl Engine {
         }
     }
 
+    /// The leave grace added to the TTL of silent connections (`ttl` in `leave_grace_on`).
+    fn ttl_grace_ms(&self) -> u64 {
+        let config = &self.shared.config;
+        if config.leave_grace_on.ttl {
+            config.leave_grace.as_millis() as u64
+        } else {
+            0
+        }
+    }
+
     pub(super) async fn run_reaper(&self) {
         let mut tick = tokio::time::interval(self.shared.config.reaper_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -87,7 +103,9 @@ impl Engine {
     async fn expire(&self, conn: &Arc<ConnShared>, now: u64) {
         let mut ms = conn.memberships.lock().await;
         // A heartbeat may have landed while we waited for the lock.
-        let ttl = conn.ttl_ms().unwrap_or(u64::MAX);
+        let ttl = conn
+            .ttl_ms()
+            .map_or(u64::MAX, |ttl| ttl.saturating_add(self.ttl_grace_ms()));
         if conn
             .last_seen_ms
             .load(Ordering::Relaxed)

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::time::Instant;
 
+use super::grace_state::GraceSender;
 use super::kick_notice::kicked_conns;
 use super::liveness::Liveness;
 use crate::hub::Hub;
@@ -50,12 +51,14 @@ impl Registry {
 pub(super) struct EngineSink {
     pub(super) hub: Arc<Hub>,
     pub(super) registry: Arc<Registry>,
+    /// Where kicks of lingering connections go (they have no socket to close).
+    pub(super) grace: GraceSender,
 }
 
 impl MessageSink for EngineSink {
     fn deliver(&self, msg: &RoomMessage) {
         if let RoomEvent::Publication(p) = &msg.event {
-            close_kicked(&self.registry, p);
+            close_kicked(&self.registry, &self.grace, &msg.room, p);
         }
         if let RoomEvent::Presence(e) = &msg.event {
             if e.kind == EventKind::Update {
@@ -82,6 +85,11 @@ pub(super) struct ConnShared {
     pub(super) refreshed_ms: AtomicU64,
     /// The reaper removed this connection's presence; its next heartbeat rejoins.
     pub(super) expired: AtomicBool,
+    /// Dropped, its memberships kept for the leave grace (see `grace.rs`); still in the
+    /// registry so that liveness refreshes, reassert, kicks and shutdown see it.
+    pub(super) lingering: AtomicBool,
+    /// A kick named it: when it drops, it leaves at once.
+    pub(super) kicked: AtomicBool,
     /// An async mutex: membership changes await the store while holding it, which keeps one
     /// connection's joins, leaves and expiry in order.
     pub(super) memberships: tokio::sync::Mutex<Vec<Membership>>,
@@ -105,11 +113,19 @@ pub(super) struct Membership {
     pub(super) active: bool,
 }
 
-/// Closes the kicked connections this node holds.
-fn close_kicked(registry: &Registry, p: &Publication) {
+/// Closes the kicked connections this node holds; those lingering in the leave grace leave
+/// `room` at once (through the grace task: this runs inside the broker's delivery).
+fn close_kicked(registry: &Registry, grace: &GraceSender, room: &Room, p: &Publication) {
     for conn in kicked_conns(p) {
-        if let Some(shared) = registry.shard(&conn).get(&conn) {
-            shared.outbox.kick();
+        let Some(shared) = registry.shard(&conn).get(&conn).cloned() else {
+            continue;
+        };
+        // `kicked` before reading `lingering`; `Engine::linger` sets them the other way
+        // round: whichever comes second sees the other, so no kicked connection lingers.
+        shared.kicked.store(true, Ordering::SeqCst);
+        shared.outbox.kick();
+        if shared.lingering.load(Ordering::SeqCst) {
+            grace.kicked(conn, room.clone());
         }
     }
 }

@@ -156,7 +156,8 @@ async fn run(
         }
     }
     online.local.remove_socket(&player, &slot);
-    conn.disconnect().await;
+    // No leave grace: the hand-over to HTTP heartbeats above is online status's own.
+    conn.disconnect_now().await;
 }
 
 /// Resolves once `timeout` passed since the last ping (or the start).

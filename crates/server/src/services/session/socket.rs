@@ -73,7 +73,8 @@ async fn run(app: AppState, mut socket: WebSocket, id: String) {
     } else {
         ws::send_close(&mut socket, reason::SESSION_UNAVAILABLE).await;
     }
-    conn.disconnect().await;
+    // No leave grace: a waiter is not a member anyone counts.
+    conn.disconnect_now().await;
 }
 
 async fn serve(
