@@ -3,10 +3,13 @@
 // Socket.IO member as the event itself with `data` as its one argument, beside an ActiveNow
 // WebSocket member of the same room; `DELETE /v1/users/{identity}` tells a Socket.IO socket
 // `activenow:kicked` and then disconnects it (`io server disconnect`), with `?rooms=` sparing
-// its sockets elsewhere; "where is user X" lists its Socket.IO memberships.
+// its sockets elsewhere; "where is user X" lists its Socket.IO memberships. Then the same
+// across two nodes on a real redis-server (skipped loudly without one, failing under CI=true).
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer, connect, ask, next, pending, close, unique, wsConnect, wsNext, http } = require('./helpers');
+const {
+  startServer, startRedis, onPath, connect, ask, next, pending, close, unique, wsConnect, wsNext, http,
+} = require('./helpers');
 
 let server;
 test.before(async () => {
@@ -131,3 +134,63 @@ for (const transport of ['websocket', 'polling']) {
     }
   });
 }
+
+const REDIS_SERVER = onPath('redis-server');
+if (!REDIS_SERVER && process.env.CI !== 'true') {
+  const why = 'redis-server is not on PATH: the two-node server API Socket.IO test cannot run';
+  console.error(`\n!!! SKIPPED: ${why} !!!\n`);
+}
+
+test('two nodes on Redis: a publish on one node reaches Socket.IO members on both, a kick on the other closes them', {
+  skip: !REDIS_SERVER && process.env.CI !== 'true' ? 'no redis-server' : false,
+}, async () => {
+  const redis = await startRedis(REDIS_SERVER);
+  const nodes = [];
+  const sockets = [];
+  try {
+    for (const name of ['a', 'b']) nodes.push(await startServer({ REDIS_URL: redis.url, NODE_ID: `api-${name}` }));
+    const [a, b] = nodes;
+    const room = unique('cluster-api');
+    const user = unique('kim');
+    const onA = await connect(a);
+    const onB = await connect(b, { transports: ['polling'] });
+    const watcher = await connect(b);
+    sockets.push(onA, onB, watcher);
+    assert.equal((await ask(onA, 'presence:join', { roomId: room, userId: user })).ok, true);
+    assert.equal((await ask(onB, 'presence:join', { roomId: room, userId: user })).ok, true);
+    assert.equal((await ask(watcher, 'presence:join', { roomId: room, userId: 'wes' })).ok, true);
+
+    // Where is user X, asked of either node: one room, two connections (one per node).
+    for (const node of nodes) {
+      const where = await http(node, 'GET', `/v1/users/${encodeURIComponent(user)}`);
+      assert.equal(where.status, 200);
+      assert.deepEqual(
+        { online: where.body.online, connections: where.body.connections, rooms: where.body.rooms.map((r) => [r.room, r.connections]) },
+        { online: true, connections: 2, rooms: [[room, 2]] },
+      );
+    }
+
+    const res = await http(a, 'POST', `/v1/rooms/${encodeURIComponent(room)}/publish`, { event: 'news', data: { n: 1 } });
+    assert.equal(res.status, 200);
+    for (const s of [onA, onB, watcher]) assert.deepEqual(await next(s, 'news'), { n: 1 });
+
+    const idA = onA.id;
+    const idB = onB.id;
+    const goneA = new Promise((resolve) => onA.once('disconnect', resolve));
+    const goneB = new Promise((resolve) => onB.once('disconnect', resolve));
+    const kick = await http(b, 'DELETE', `/v1/users/${encodeURIComponent(user)}`);
+    assert.deepEqual(kick.body, { identity: user, rooms: [room], connections: 2 });
+    for (const s of [onA, onB]) assert.deepEqual(await next(s, 'activenow:kicked'), { reason: 'kicked' });
+    assert.deepEqual([await goneA, await goneB], ['io server disconnect', 'io server disconnect']);
+    // The watcher sees both connections leave (per connection, as Socket.IO tracks them).
+    for (const connId of [idA, idB]) {
+      await next(watcher, 'presence:event', (e) => e.type === 'leave' && e.connId === connId);
+    }
+    const after = await http(a, 'GET', `/v1/users/${encodeURIComponent(user)}`);
+    assert.equal(after.body.online, false);
+  } finally {
+    await close(...sockets);
+    await Promise.all(nodes.map((n) => n.stop()));
+    await redis.stop();
+  }
+});
