@@ -16,6 +16,8 @@
 //! - [`floor`]: the floor server (`activenow-bench floor-server`).
 //! - [`socketio`]: seed 1's Socket.IO presence load (`activenow-bench socketio`), against
 //!   any URL.
+//! - [`server_api`]: the server API's reads at a room of 100,000 members
+//!   (`activenow-bench server-api`).
 
 mod cli;
 mod conn;
@@ -24,6 +26,7 @@ mod http;
 mod report;
 mod run;
 mod scenario;
+mod server_api;
 mod socketio;
 mod target;
 mod workers;
@@ -52,5 +55,6 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Churn(args) => rt.block_on(run::main(scenario::Kind::Churn, args)),
         cli::Command::Fanout(args) => rt.block_on(run::main(scenario::Kind::Fanout, args)),
         cli::Command::Socketio(args) => rt.block_on(crate::socketio::main(args)),
+        cli::Command::ServerApi(args) => rt.block_on(crate::server_api::main(args)),
     }
 }

@@ -146,3 +146,48 @@ async fn every_scenario_runs_against_the_floor() {
     .await;
     assert_eq!(split["sockets"], 1200.0);
 }
+
+/// `server-api` on memory, and on Redis when a `redis-server` can be started: every call
+/// answered (the bench checks each answer) and timed.
+#[test]
+fn server_api_runs_on_both_backends() {
+    let mut backends: Vec<Vec<String>> = vec![vec![]];
+    if let Some(redis) = activenow_testkit::RedisServer::start() {
+        // The bench starts its own fresh redis-server; this one only proves there is one.
+        drop(redis);
+        let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        backends.push(vec!["--redis".into(), "--redis-server".into(), bin]);
+    }
+    for extra in backends {
+        let json = std::env::temp_dir().join(format!(
+            "activenow-bench-{}-server-api{}.json",
+            std::process::id(),
+            extra.len()
+        ));
+        let out = bench()
+            .args(["server-api", "--members", "250", "--requests", "20"])
+            .args(["--page-limit", "100", "--concurrency", "2"])
+            .args(&extra)
+            .arg("--json")
+            .arg(&json)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "server-api {extra:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let _ = std::fs::remove_file(&json);
+        assert_eq!(doc["members"], 250);
+        for call in [
+            "where_is_user",
+            "room_info",
+            "first_page",
+            "page_walk",
+            "first_page_1000",
+        ] {
+            assert!(doc["figures"][call]["p99_ms"].is_number(), "{call}: {doc}");
+        }
+    }
+}

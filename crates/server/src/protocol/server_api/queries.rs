@@ -137,15 +137,18 @@ pub async fn members(
         None | Some("") => None,
         Some(c) => Some(decode_cursor(c, s.max_session_id_bytes)?),
     };
+    // One identity more than asked: whether another page follows, so the last page (a full
+    // one included) says `next_cursor: null` and no walk ends on an empty page.
     let page = app
         .engine
-        .members_page(&room, after.as_ref(), limit)
+        .members_page(&room, after.as_ref(), limit + 1)
         .await
         .map_err(unavailable)?;
     let mut out = Vec::new();
-    let mut identities = 0;
-    for group in page.chunk_by(|a, b| a.identity == b.identity) {
-        identities += 1;
+    let mut groups = page.chunk_by(|a, b| a.identity == b.identity);
+    let mut last = None;
+    for group in groups.by_ref().take(limit) {
+        last = Some(&group[0].identity);
         let (since, connections, state) = summary(group);
         let mut entry = json!({
             "identity": group[0].identity.as_str(),
@@ -157,11 +160,8 @@ pub async fn members(
         }
         out.push(entry);
     }
-    let next = (identities == limit)
-        .then(|| {
-            page.last()
-                .map(|m| URL_SAFE_NO_PAD.encode(m.identity.as_str()))
-        })
-        .flatten();
+    let next = last
+        .filter(|_| groups.next().is_some())
+        .map(|id| URL_SAFE_NO_PAD.encode(id.as_str()));
     Ok(Json(json!({"room": room.as_str(), "members": out, "next_cursor": next})).into_response())
 }
