@@ -49,7 +49,8 @@ pub mod conformance;
 mod engine_tests;
 
 pub use engine::{
-    kicked_conns, Connection, Engine, EngineConfig, Liveness, TransitionObserver, KICK_PUBLICATION,
+    kicked_conns, Cause, Connection, Engine, EngineConfig, Liveness, TransitionObserver,
+    KICK_PUBLICATION,
 };
 pub use error::{EngineError, StoreError};
 pub use hub::Renderer;

@@ -34,6 +34,8 @@ pub struct AppInner {
     pub activenow: crate::protocol::activenow::Renderers,
     /// The Socket.IO renderer, which also holds the Socket.IO server handle.
     pub socketio: Arc<crate::protocol::socketio::SocketIoRenderer>,
+    /// The webhook sender (`WEBHOOK_URL` set): online-status and room events.
+    pub webhooks: Option<crate::services::webhooks::Webhooks>,
     /// The online-status adapter (HTTP heartbeats, ping sockets, webhooks).
     pub online: crate::services::online::Online,
     /// The session-push adapter.
@@ -75,9 +77,17 @@ impl AppState {
             },
             backend,
         );
-        let online = crate::services::online::Online::start(&engine, &settings);
+        let webhooks = crate::services::webhooks::Webhooks::start(&settings);
+        if let Some(room) = webhooks.as_ref().and_then(|w| {
+            crate::services::webhooks::RoomWebhooks::new(w, crate::protocol::pusher::is_control_room)
+        }) {
+            engine.observe_all(room);
+        }
+        let online =
+            crate::services::online::Online::start(&engine, &settings, webhooks.clone());
         let sessions = crate::services::session::Sessions::start(&engine, &settings);
         AppState(Arc::new(AppInner {
+            webhooks,
             online,
             sessions,
             engine: engine.clone(),
@@ -152,6 +162,8 @@ impl Server {
     pub async fn shutdown(self, grace: Duration) {
         let start = tokio::time::Instant::now();
         let deadline = start + grace;
+        // Sockets closing from here on leave with the reason `shutdown` (room webhooks).
+        self.state.engine.begin_shutdown();
         let sockets_by = deadline - (grace / 5).min(Duration::from_secs(2));
         self.state.shutdown.cancel();
         self.state.sockets.close();

@@ -38,7 +38,11 @@ pub(super) struct Shared {
     pub(super) cancel: CancellationToken,
     /// Registered once at start-up by the adapters that need them; read per transition (an
     /// uncontended read lock).
-    pub(super) observers: std::sync::RwLock<Vec<(Room, Arc<dyn TransitionObserver>)>>,
+    /// `None`: every room ([`Engine::observe_all`]).
+    pub(super) observers: std::sync::RwLock<Vec<(Option<Room>, Arc<dyn TransitionObserver>)>>,
+    /// Set by [`Engine::begin_shutdown`]: connections closing from now on report
+    /// [`Cause::Shutdown`](super::observer::Cause::Shutdown).
+    pub(super) shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -66,6 +70,7 @@ impl Engine {
                 metrics,
                 cancel: CancellationToken::new(),
                 observers: std::sync::RwLock::new(Vec::new()),
+                shutting_down: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         let reaper = engine.clone();

@@ -82,6 +82,9 @@ pub(super) struct ConnShared {
     pub(super) refreshed_ms: AtomicU64,
     /// The reaper removed this connection's presence; its next heartbeat rejoins.
     pub(super) expired: AtomicBool,
+    /// A kick named this connection: its leaves from now on report
+    /// [`Cause::Kicked`](super::observer::Cause::Kicked).
+    pub(super) kicked: AtomicBool,
     /// An async mutex: membership changes await the store while holding it, which keeps one
     /// connection's joins, leaves and expiry in order.
     pub(super) memberships: tokio::sync::Mutex<Vec<Membership>>,
@@ -109,6 +112,7 @@ pub(super) struct Membership {
 fn close_kicked(registry: &Registry, p: &Publication) {
     for conn in kicked_conns(p) {
         if let Some(shared) = registry.shard(&conn).get(&conn) {
+            shared.kicked.store(true, Ordering::Relaxed);
             shared.outbox.kick();
         }
     }

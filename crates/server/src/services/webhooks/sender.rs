@@ -1,27 +1,36 @@
-//! Webhooks: `user.online` / `user.offline` events POSTed to `WEBHOOK_URL`.
+//! The one webhook sender: every event (online status, room) is POSTed to `WEBHOOK_URL`.
 //!
-//! Events wait in a bounded queue drained by one background sender, so presence never waits
-//! for the receiver: a slow or hung receiver only delays later webhooks, and when the queue is
-//! full new events are dropped (counted, logged). Events are sent one at a time in the order
-//! they were produced; each is retried with exponential back-off on a network error, a
-//! timeout, a 5xx or a 429, up to `WEBHOOK_MAX_ATTEMPTS`. The body is signed:
+//! Events wait in a bounded queue (`WEBHOOK_QUEUE_CAPACITY` events) drained by one
+//! background sender, so presence never waits for the receiver: a slow or hung receiver only
+//! delays later webhooks, and when the queue is full new events are dropped (counted,
+//! logged). Requests go out one at a time in the order the events were produced. An online
+//! event (`user.online` / `user.offline`) is one request with its own body. Room events are
+//! batched: the sender takes the next room event and every room event already waiting behind
+//! it, up to `WEBHOOK_BATCH_MAX`, and POSTs `{"time_ms", "events": [...]}` (at idle a batch is
+//! one event: it never waits to fill one). Each request is retried with exponential back-off
+//! on a network error, a timeout, a 5xx or a 429, up to `WEBHOOK_MAX_ATTEMPTS`, with the same
+//! body and the same delivery id. The body is signed:
 //! `X-ActiveNow-Signature: sha256=<hex HMAC-SHA256(WEBHOOK_SECRET, raw body)>`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use activenow_engine::clock;
 use activenow_engine::metrics::Counter;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 
+use super::filter::Filter;
 use crate::config::Settings;
 
 pub const SIGNATURE_HEADER: &str = "x-activenow-signature";
 pub const EVENT_HEADER: &str = "x-activenow-event";
 pub const DELIVERY_HEADER: &str = "x-activenow-delivery";
+/// The `X-ActiveNow-Event` of a batch of room events.
+pub const BATCH_EVENT: &str = "events";
 
 #[derive(Default)]
 pub struct WebhookMetrics {
@@ -31,10 +40,13 @@ pub struct WebhookMetrics {
     pub failed: Counter,
     /// Events dropped because the queue was full.
     pub dropped: Counter,
+    /// Requests retried.
     pub retries: Counter,
+    /// Batches of room events the receiver accepted.
+    pub batches: Counter,
 }
 
-/// The JSON body of every webhook.
+/// The JSON body of an online-status webhook.
 #[derive(Serialize)]
 pub struct Payload<'a> {
     /// Unique per event; retries repeat it, so receivers can drop duplicates.
@@ -72,11 +84,14 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 enum Job {
-    Send {
+    /// One request of its own (an online-status event).
+    Single {
         id: String,
         kind: &'static str,
         body: Bytes,
     },
+    /// One room event's JSON object, sent in a batch.
+    Batched(Bytes),
     Flush(oneshot::Sender<()>),
 }
 
@@ -84,6 +99,7 @@ enum Job {
 #[derive(Clone)]
 pub struct Webhooks {
     tx: mpsc::Sender<Job>,
+    filter: Arc<Filter>,
     pub metrics: Arc<WebhookMetrics>,
 }
 
@@ -94,6 +110,7 @@ struct Sender {
     attempts: u32,
     backoff: Duration,
     backoff_max: Duration,
+    batch_max: usize,
     metrics: Arc<WebhookMetrics>,
 }
 
@@ -103,6 +120,15 @@ impl Webhooks {
         if settings.webhook_url.is_empty() {
             return None;
         }
+        let filter = match Filter::parse(&settings.webhook_events, &settings.webhook_rooms) {
+            Ok(f) => f,
+            Err((name, reason)) => {
+                // `Settings::validate` refuses these at start; a caller that skipped it
+                // gets no webhooks rather than wrong ones.
+                tracing::error!(setting = name, reason, "invalid webhook filter; webhooks are off");
+                return None;
+            }
+        };
         let client = match reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.webhook_timeout_ms))
             .user_agent(concat!("activenow/", env!("CARGO_PKG_VERSION")))
@@ -123,14 +149,28 @@ impl Webhooks {
             attempts: settings.webhook_max_attempts.max(1),
             backoff: Duration::from_millis(settings.webhook_backoff_ms),
             backoff_max: Duration::from_millis(settings.webhook_backoff_max_ms),
+            batch_max: settings.webhook_batch_max.max(1),
             metrics: metrics.clone(),
         };
         tokio::spawn(sender.run(rx));
-        Some(Webhooks { tx, metrics })
+        Some(Webhooks {
+            tx,
+            filter: Arc::new(filter),
+            metrics,
+        })
     }
 
-    /// Queues an event; never waits. Dropped (and counted) when the queue is full.
+    /// `WEBHOOK_EVENTS` and `WEBHOOK_ROOMS`.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// Queues an online-status event unless `WEBHOOK_EVENTS` leaves it out; never waits.
+    /// Dropped (and counted) when the queue is full.
     pub fn enqueue(&self, kind: &'static str, player: &str, online: u64, ts_ms: u64) {
+        if !self.filter.wants(kind) {
+            return;
+        }
         let id = random_id();
         let payload = Payload {
             id: &id,
@@ -142,9 +182,18 @@ impl Webhooks {
             },
         };
         let body = Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
-        if self.tx.try_send(Job::Send { id, kind, body }).is_err() {
+        if self.tx.try_send(Job::Single { id, kind, body }).is_err() {
             self.metrics.dropped.inc();
             tracing::warn!(event = kind, player, "webhook queue full; event dropped");
+        }
+    }
+
+    /// Queues one room event (a JSON object; the caller applied the filters); never waits.
+    /// Dropped (and counted) when the queue is full.
+    pub fn enqueue_batched(&self, event: Bytes) {
+        if self.tx.try_send(Job::Batched(event)).is_err() {
+            self.metrics.dropped.inc();
+            tracing::warn!("webhook queue full; room event dropped");
         }
     }
 
@@ -158,24 +207,72 @@ impl Webhooks {
     }
 }
 
-fn random_id() -> String {
+/// 128 random bits in hex: event and delivery ids.
+pub fn random_id() -> String {
     let b: [u8; 16] = rand::random();
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// `{"time_ms":…,"events":[e1,e2,…]}` from already serialized events.
+fn batch_body(time_ms: u64, events: &[Bytes]) -> Bytes {
+    let len: usize = events.iter().map(|e| e.len() + 1).sum();
+    let mut out = BytesMut::with_capacity(len + 40);
+    out.put_slice(format!("{{\"time_ms\":{time_ms},\"events\":[").as_bytes());
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(e);
+    }
+    out.put_slice(b"]}");
+    out.freeze()
+}
+
 impl Sender {
     async fn run(self, mut rx: mpsc::Receiver<Job>) {
-        while let Some(job) = rx.recv().await {
+        // A job read while filling a batch that is not a room event: it goes next.
+        let mut held: Option<Job> = None;
+        loop {
+            let job = match held.take() {
+                Some(job) => job,
+                None => match rx.recv().await {
+                    Some(job) => job,
+                    None => return,
+                },
+            };
             match job {
                 Job::Flush(done) => {
                     let _ = done.send(());
                 }
-                Job::Send { id, kind, body } => self.deliver(&id, kind, body).await,
+                Job::Single { id, kind, body } => {
+                    self.deliver(&id, kind, body, 1).await;
+                }
+                Job::Batched(first) => {
+                    let mut batch = vec![first];
+                    while batch.len() < self.batch_max {
+                        match rx.try_recv() {
+                            Ok(Job::Batched(e)) => batch.push(e),
+                            Ok(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let body = batch_body(clock::now_ms(), &batch);
+                    if self
+                        .deliver(&random_id(), BATCH_EVENT, body, batch.len() as u64)
+                        .await
+                    {
+                        self.metrics.batches.inc();
+                    }
+                }
             }
         }
     }
 
-    async fn deliver(&self, id: &str, kind: &'static str, body: Bytes) {
+    /// Sends one request of `events` events; true when the receiver accepted it.
+    async fn deliver(&self, id: &str, kind: &'static str, body: Bytes, events: u64) -> bool {
         let signature = (!self.secret.is_empty()).then(|| sign(&self.secret, &body));
         let mut delay = self.backoff;
         for attempt in 1..=self.attempts {
@@ -191,8 +288,8 @@ impl Sender {
             }
             let retry = match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    self.metrics.sent.inc();
-                    return;
+                    self.metrics.sent.add(events);
+                    return true;
                 }
                 Ok(resp) => {
                     let status = resp.status();
@@ -212,8 +309,9 @@ impl Sender {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(self.backoff_max);
         }
-        self.metrics.failed.inc();
-        tracing::error!(event = kind, id, "webhook given up");
+        self.metrics.failed.add(events);
+        tracing::error!(event = kind, id, events, "webhook given up");
+        false
     }
 }
 
@@ -228,5 +326,12 @@ mod tests {
             sign("Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn batch_body_is_json() {
+        let body = batch_body(7, &[Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"{}")]);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v, serde_json::json!({"time_ms": 7, "events": [{"a": 1}, {}]}));
     }
 }
