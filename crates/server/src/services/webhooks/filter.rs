@@ -24,7 +24,7 @@ impl Filter {
     /// Parses `events` (a comma list of [`EVENT_TYPES`] or `*`) and `rooms` (a comma list
     /// of glob patterns). Each must name at least one entry.
     pub fn parse(events: &str, rooms: &str) -> Result<Filter, (&'static str, String)> {
-        let mut types = Some(Vec::new());
+        let mut types: Option<Vec<&'static str>> = Some(Vec::new());
         let mut any = false;
         for t in events.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             any = true;
@@ -39,7 +39,7 @@ impl Filter {
                 ));
             };
             if let Some(list) = types.as_mut() {
-                list.push(known);
+                list.push(*known);
             }
         }
         if !any {
