@@ -57,8 +57,11 @@ async fn joins_updates_leaves_and_rekeys_give_their_events() {
 
     let alice = join(&server, "lobby", "alice").await;
     let bob = join(&server, "lobby", "bob").await;
-    // A second tab of Alice's: no event.
-    let alice_tab = join(&server, "lobby", "alice").await;
+    // A second tab of Alice's: no event (nor a join frame: the hello says it joined).
+    let mut alice_tab = server
+        .ws("/v1/ws?room=lobby&socket_session_id=alice")
+        .await;
+    assert_eq!(alice_tab.expect_type("hello").await["count"], 2);
     let (status, _) = server
         .post(
             "/v1/activity/presence/update",
