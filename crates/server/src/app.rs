@@ -79,12 +79,14 @@ impl AppState {
         );
         let webhooks = crate::services::webhooks::Webhooks::start(&settings);
         if let Some(room) = webhooks.as_ref().and_then(|w| {
-            crate::services::webhooks::RoomWebhooks::new(w, crate::protocol::pusher::is_control_room)
+            crate::services::webhooks::RoomWebhooks::new(
+                w,
+                crate::protocol::pusher::is_control_room,
+            )
         }) {
             engine.observe_all(room);
         }
-        let online =
-            crate::services::online::Online::start(&engine, &settings, webhooks.clone());
+        let online = crate::services::online::Online::start(&engine, &settings, webhooks.clone());
         let sessions = crate::services::session::Sessions::start(&engine, &settings);
         AppState(Arc::new(AppInner {
             webhooks,

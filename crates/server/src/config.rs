@@ -587,9 +587,10 @@ impl Settings {
         if self.webhook_batch_max == 0 {
             return invalid("WEBHOOK_BATCH_MAX", "must be at least 1");
         }
-        if let Err((name, reason)) =
-            crate::services::webhooks::filter::Filter::parse(&self.webhook_events, &self.webhook_rooms)
-        {
+        if let Err((name, reason)) = crate::services::webhooks::filter::Filter::parse(
+            &self.webhook_events,
+            &self.webhook_rooms,
+        ) {
             return invalid(name, &reason);
         }
         let url = &self.webhook_url;

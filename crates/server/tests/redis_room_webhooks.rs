@@ -94,7 +94,11 @@ async fn barriers(hooks: &mut Receiver, nodes: &[&Node], tag: &str) -> Vec<Value
 /// The events of `room`, in the room's order (`version`; one transition's events keep the
 /// order their node sent them in).
 fn in_room(events: &[Value], room: &str) -> Vec<Value> {
-    let mut mine: Vec<Value> = events.iter().filter(|e| e["room"] == room).cloned().collect();
+    let mut mine: Vec<Value> = events
+        .iter()
+        .filter(|e| e["room"] == room)
+        .cloned()
+        .collect();
     mine.sort_by_key(|e| e["version"].as_u64().unwrap_or(0));
     mine
 }
@@ -175,6 +179,10 @@ async fn two_nodes_send_each_transition_once_and_a_killed_node_once() {
     }
     let events = barriers(&mut hooks, &[&a], "4").await;
     lost.extend(events);
-    assert_eq!(briefs(&lost), ["member.left doomed henry node_lost"], "{lost:?}");
+    assert_eq!(
+        briefs(&lost),
+        ["member.left doomed henry node_lost"],
+        "{lost:?}"
+    );
     assert_eq!(lost[0]["data"]["count"], 1);
 }

@@ -58,9 +58,7 @@ async fn joins_updates_leaves_and_rekeys_give_their_events() {
     let alice = join(&server, "lobby", "alice").await;
     let bob = join(&server, "lobby", "bob").await;
     // A second tab of Alice's: no event (nor a join frame: the hello says it joined).
-    let mut alice_tab = server
-        .ws("/v1/ws?room=lobby&socket_session_id=alice")
-        .await;
+    let mut alice_tab = server.ws("/v1/ws?room=lobby&socket_session_id=alice").await;
     assert_eq!(alice_tab.expect_type("hello").await["count"], 2);
     let (status, _) = server
         .post(
@@ -81,13 +79,26 @@ async fn joins_updates_leaves_and_rekeys_give_their_events() {
             "member.updated lobby alice",
         ]
     );
-    let counts: Vec<u64> = events.iter().map(|e| e["data"]["count"].as_u64().unwrap()).collect();
+    let counts: Vec<u64> = events
+        .iter()
+        .map(|e| e["data"]["count"].as_u64().unwrap())
+        .collect();
     assert_eq!(counts, [1, 1, 2, 2]);
-    assert_eq!(events[3]["data"]["state"]["displayName"], "Alice", "{}", events[3]);
+    assert_eq!(
+        events[3]["data"]["state"]["displayName"], "Alice",
+        "{}",
+        events[3]
+    );
     // Versions grow with every transition of the room; ids are unique.
-    let versions: Vec<u64> = events.iter().map(|e| e["version"].as_u64().unwrap()).collect();
+    let versions: Vec<u64> = events
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
     assert!(versions.windows(2).all(|w| w[0] <= w[1]), "{versions:?}");
-    assert_eq!(versions[0], versions[1], "occupied and joined are one transition");
+    assert_eq!(
+        versions[0], versions[1],
+        "occupied and joined are one transition"
+    );
     let mut ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     ids.sort();
     ids.dedup();
@@ -156,7 +167,10 @@ async fn expiry_kick_and_shutdown_give_their_reasons() {
     }
     assert_eq!(
         briefs(&rest),
-        ["member.left arena dave shutdown", "room.vacated arena dave shutdown"]
+        [
+            "member.left arena dave shutdown",
+            "room.vacated arena dave shutdown"
+        ]
     );
 }
 
@@ -264,15 +278,28 @@ async fn a_burst_behind_a_stalled_receiver_goes_out_in_bounded_batches() {
     want.extend((0..MEMBERS).map(|i| format!("member.joined burst m{i:02}")));
     assert_eq!(briefs(&events), want, "every event once, in order");
     let sizes: Vec<usize> = hooks.deliveries.iter().map(|d| d.2).collect();
-    assert!(sizes.iter().all(|&n| (1..=BATCH_MAX).contains(&n)), "{sizes:?}");
+    assert!(
+        sizes.iter().all(|&n| (1..=BATCH_MAX).contains(&n)),
+        "{sizes:?}"
+    );
     assert_eq!(sizes.iter().sum::<usize>(), MEMBERS + 1);
-    assert!(sizes.contains(&BATCH_MAX), "events piled up into full batches: {sizes:?}");
+    assert!(
+        sizes.contains(&BATCH_MAX),
+        "events piled up into full batches: {sizes:?}"
+    );
     let mut ids: Vec<&str> = hooks.deliveries.iter().map(|d| d.1.as_str()).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), hooks.deliveries.len(), "one delivery id per batch");
+    assert_eq!(
+        ids.len(),
+        hooks.deliveries.len(),
+        "one delivery id per batch"
+    );
     let metrics = server.get_text("/metrics").await.1;
-    assert!(metrics.contains("activenow_webhooks_dropped_total 0"), "{metrics}");
+    assert!(
+        metrics.contains("activenow_webhooks_dropped_total 0"),
+        "{metrics}"
+    );
     drop(sockets);
     server.stop().await;
 }

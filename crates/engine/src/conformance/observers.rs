@@ -84,27 +84,45 @@ pub async fn observers_hear_the_cause_of_each_transition(backend: Backend) {
     let room = room("causes");
     let a = engine.connect(Liveness::Socket);
     join(&a, &room, "a").await.unwrap();
-    assert_eq!(next(&mut rx).await, (EventKind::Join, "a".into(), Cause::Join));
+    assert_eq!(
+        next(&mut rx).await,
+        (EventKind::Join, "a".into(), Cause::Join)
+    );
     let mut patch = State::new();
     patch.insert("x".into(), 1.into());
     a.update(&room, &patch).await.unwrap();
-    assert_eq!(next(&mut rx).await, (EventKind::Update, "a".into(), Cause::Update));
+    assert_eq!(
+        next(&mut rx).await,
+        (EventKind::Update, "a".into(), Cause::Update)
+    );
     assert!(a.leave(&room).await.unwrap());
-    assert_eq!(next(&mut rx).await, (EventKind::Leave, "a".into(), Cause::Leave));
+    assert_eq!(
+        next(&mut rx).await,
+        (EventKind::Leave, "a".into(), Cause::Leave)
+    );
 
     // Silent: the reaper expires it.
     let silent = engine.connect(Liveness::Heartbeat {
         ttl: Duration::from_millis(150),
     });
     join(&silent, &room, "s").await.unwrap();
-    assert_eq!(next(&mut rx).await, (EventKind::Join, "s".into(), Cause::Join));
-    assert_eq!(next(&mut rx).await, (EventKind::Leave, "s".into(), Cause::Ttl));
+    assert_eq!(
+        next(&mut rx).await,
+        (EventKind::Join, "s".into(), Cause::Join)
+    );
+    assert_eq!(
+        next(&mut rx).await,
+        (EventKind::Leave, "s".into(), Cause::Ttl)
+    );
     silent.disconnect().await;
 
     // Kicked: its close reports the kick.
     let k = engine.connect(Liveness::Socket);
     join(&k, &room, "k").await.unwrap();
-    assert_eq!(next(&mut rx).await, (EventKind::Join, "k".into(), Cause::Join));
+    assert_eq!(
+        next(&mut rx).await,
+        (EventKind::Join, "k".into(), Cause::Join)
+    );
     engine.kick(&Identity::new("k"), None).await.unwrap();
     loop {
         if let super::support::Seen::Closed = super::support::next(&k).await {
@@ -112,19 +130,34 @@ pub async fn observers_hear_the_cause_of_each_transition(backend: Backend) {
         }
     }
     k.disconnect().await;
-    assert_eq!(next(&mut rx).await, (EventKind::Leave, "k".into(), Cause::Kicked));
+    assert_eq!(
+        next(&mut rx).await,
+        (EventKind::Leave, "k".into(), Cause::Kicked)
+    );
 
     // Shutdown: a connection closed after it began, and one the engine removes itself.
     let d = engine.connect(Liveness::Socket);
     join(&d, &room, "d").await.unwrap();
-    assert_eq!(next(&mut rx).await, (EventKind::Join, "d".into(), Cause::Join));
+    assert_eq!(
+        next(&mut rx).await,
+        (EventKind::Join, "d".into(), Cause::Join)
+    );
     let e = engine.connect(Liveness::Socket);
     join(&e, &room, "e").await.unwrap();
-    assert_eq!(next(&mut rx).await, (EventKind::Join, "e".into(), Cause::Join));
+    assert_eq!(
+        next(&mut rx).await,
+        (EventKind::Join, "e".into(), Cause::Join)
+    );
     engine.begin_shutdown();
     d.disconnect().await;
-    assert_eq!(next(&mut rx).await, (EventKind::Leave, "d".into(), Cause::Shutdown));
+    assert_eq!(
+        next(&mut rx).await,
+        (EventKind::Leave, "d".into(), Cause::Shutdown)
+    );
     engine.shutdown().await;
-    assert_eq!(next(&mut rx).await, (EventKind::Leave, "e".into(), Cause::Shutdown));
+    assert_eq!(
+        next(&mut rx).await,
+        (EventKind::Leave, "e".into(), Cause::Shutdown)
+    );
     drop(e);
 }

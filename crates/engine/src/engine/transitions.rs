@@ -95,8 +95,7 @@ impl Engine {
             return Err(EngineError::NotMember);
         }
         self.shared.metrics.updates.inc();
-        self.publish_transitions(room, &events, Cause::Update)
-            .await;
+        self.publish_transitions(room, &events, Cause::Update).await;
         Ok(events)
     }
 

@@ -30,8 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 use crate::config::Settings;
-use local::Local;
 use crate::services::webhooks::Webhooks;
+use local::Local;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -35,7 +35,10 @@ impl Filter {
             let Some(known) = EVENT_TYPES.iter().find(|k| **k == t) else {
                 return Err((
                     "WEBHOOK_EVENTS",
-                    format!("unknown event type {t:?} (known: *, {})", EVENT_TYPES.join(", ")),
+                    format!(
+                        "unknown event type {t:?} (known: *, {})",
+                        EVENT_TYPES.join(", ")
+                    ),
                 ));
             };
             if let Some(list) = types.as_mut() {
@@ -48,12 +51,18 @@ impl Filter {
         let mut patterns = Vec::new();
         for p in rooms.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             if p.chars().any(char::is_control) {
-                return Err(("WEBHOOK_ROOMS", format!("pattern {p:?} has a control character")));
+                return Err((
+                    "WEBHOOK_ROOMS",
+                    format!("pattern {p:?} has a control character"),
+                ));
             }
             patterns.push(p.to_owned());
         }
         if patterns.is_empty() {
-            return Err(("WEBHOOK_ROOMS", "must name at least one pattern, or *".into()));
+            return Err((
+                "WEBHOOK_ROOMS",
+                "must name at least one pattern, or *".into(),
+            ));
         }
         Ok(Filter {
             types,
@@ -124,7 +133,10 @@ mod tests {
         let f = Filter::parse(" * ", "game-*, lobby").unwrap();
         assert!(f.wants("member.left") && f.wants_room_events());
         assert!(f.wants_room("lobby") && f.wants_room("game-7") && !f.wants_room("chat"));
-        assert_eq!(Filter::parse("member.join", "*").unwrap_err().0, "WEBHOOK_EVENTS");
+        assert_eq!(
+            Filter::parse("member.join", "*").unwrap_err().0,
+            "WEBHOOK_EVENTS"
+        );
         assert_eq!(Filter::parse(" , ", "*").unwrap_err().0, "WEBHOOK_EVENTS");
         assert_eq!(Filter::parse("*", "").unwrap_err().0, "WEBHOOK_ROOMS");
     }

@@ -65,15 +65,12 @@ pub struct RoomWebhooks {
 impl RoomWebhooks {
     /// `None` when `WEBHOOK_EVENTS` names no room event.
     pub fn new(webhooks: &Webhooks, control: fn(&str) -> bool) -> Option<Arc<RoomWebhooks>> {
-        webhooks
-            .filter()
-            .wants_room_events()
-            .then(|| {
-                Arc::new(RoomWebhooks {
-                    webhooks: webhooks.clone(),
-                    control,
-                })
+        webhooks.filter().wants_room_events().then(|| {
+            Arc::new(RoomWebhooks {
+                webhooks: webhooks.clone(),
+                control,
             })
+        })
     }
 
     fn send(&self, room: &Room, t: &PresenceEvent, kind: &'static str, data: RoomEventData<'_>) {

@@ -125,7 +125,11 @@ impl Webhooks {
             Err((name, reason)) => {
                 // `Settings::validate` refuses these at start; a caller that skipped it
                 // gets no webhooks rather than wrong ones.
-                tracing::error!(setting = name, reason, "invalid webhook filter; webhooks are off");
+                tracing::error!(
+                    setting = name,
+                    reason,
+                    "invalid webhook filter; webhooks are off"
+                );
                 return None;
             }
         };
@@ -330,8 +334,14 @@ mod tests {
 
     #[test]
     fn batch_body_is_json() {
-        let body = batch_body(7, &[Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"{}")]);
+        let body = batch_body(
+            7,
+            &[Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"{}")],
+        );
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(v, serde_json::json!({"time_ms": 7, "events": [{"a": 1}, {}]}));
+        assert_eq!(
+            v,
+            serde_json::json!({"time_ms": 7, "events": [{"a": 1}, {}]})
+        );
     }
 }
