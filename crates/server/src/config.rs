@@ -284,6 +284,10 @@ settings! {
     pusher_app_key: String = String::new(), "PUSHER_APP_KEY";
     /// Pusher: the app secret that signs channel authorizations and API calls [default: unset].
     pusher_app_secret: String = String::new(), "PUSHER_APP_SECRET", secret;
+    /// Pusher: where the PUSHER_APP_ID app's webhooks (`channel_occupied`, `channel_vacated`,
+    /// `member_added`, `member_removed`, signed with X-Pusher-Signature) are POSTed; unset =
+    /// none. `[[pusher.apps]]` entries set `webhook_url` [default: unset].
+    pusher_app_webhook_url: String = String::new(), "PUSHER_APP_WEBHOOK_URL";
     /// Pusher: clients may send `client-*` events on private and presence channels (Pusher's
     /// "Enable client events" switch) [default: true].
     pusher_client_events: bool = true, "PUSHER_CLIENT_EVENTS";
@@ -551,6 +555,10 @@ impl Settings {
             &self.pusher_app_secret,
         );
         let apps: Vec<_> = env_app
+            .map(|mut app| {
+                app.webhook_url = Some(self.pusher_app_webhook_url.clone());
+                app
+            })
             .into_iter()
             .chain(self.pusher_apps.iter().cloned())
             .collect();

@@ -19,6 +19,9 @@ use crate::model::Room;
 use crate::shard::SHARDS;
 use crate::store::Backend;
 
+/// A registered observer and the room it watches (`None`: every room).
+pub(super) type Observer = (Option<Room>, Arc<dyn TransitionObserver>);
+
 #[derive(Clone)]
 pub struct Engine {
     pub(super) shared: Arc<Shared>,
@@ -39,7 +42,7 @@ pub(super) struct Shared {
     /// Registered once at start-up by the adapters that need them; read per transition (an
     /// uncontended read lock).
     /// `None`: every room ([`Engine::observe_all`]).
-    pub(super) observers: std::sync::RwLock<Vec<(Option<Room>, Arc<dyn TransitionObserver>)>>,
+    pub(super) observers: std::sync::RwLock<Vec<Observer>>,
     /// Set by [`Engine::begin_shutdown`]: connections closing from now on report
     /// [`Cause::Shutdown`](super::observer::Cause::Shutdown).
     pub(super) shutting_down: std::sync::atomic::AtomicBool,

@@ -1,18 +1,21 @@
 //! Outgoing webhooks: the one signed, retried, queued sender to `WEBHOOK_URL`
 //! ([`sender`]), the `WEBHOOK_EVENTS` / `WEBHOOK_ROOMS` filters ([`filter`]) and the room
 //! webhooks ([`room`]), an engine observer of every room. The online-status service sends
-//! its `user.online` / `user.offline` events through the same sender.
+//! its `user.online` / `user.offline` events through the same sender; each Pusher app with a
+//! `webhook_url` gets a sender of its own with Pusher's signature ([`pusher`]).
 //!
 //! Nothing here takes the application state: the app starts the sender and hands it to the
 //! services that send.
 
 pub mod filter;
+pub mod pusher;
 pub mod room;
 pub mod sender;
 
 pub use filter::Filter;
+pub use pusher::{AppHooks, PusherWebhooks};
 pub use room::RoomWebhooks;
-pub use sender::{sign, WebhookMetrics, Webhooks};
+pub use sender::{sign, Signing, Target, WebhookMetrics, Webhooks};
 
 /// Appends the sender's Prometheus lines.
 pub fn write_metrics(w: &WebhookMetrics, out: &mut String) {

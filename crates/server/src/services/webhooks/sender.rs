@@ -103,10 +103,27 @@ pub struct Webhooks {
     pub metrics: Arc<WebhookMetrics>,
 }
 
+/// How requests are signed and labelled.
+#[derive(Clone)]
+pub enum Signing {
+    /// `X-ActiveNow-Signature: sha256=<hex>` (absent without a secret), `X-ActiveNow-Event`,
+    /// `X-ActiveNow-Delivery`.
+    ActiveNow { secret: String },
+    /// Pusher's: `X-Pusher-Key: <app key>`, `X-Pusher-Signature: <hex HMAC-SHA256(app
+    /// secret, body)>`.
+    Pusher { key: String, secret: String },
+}
+
+/// Where and how a sender posts (`WEBHOOK_*`, or one Pusher app's webhook).
+pub struct Target {
+    pub url: String,
+    pub signing: Signing,
+}
+
 struct Sender {
     client: reqwest::Client,
     url: String,
-    secret: String,
+    signing: Signing,
     attempts: u32,
     backoff: Duration,
     backoff_max: Duration,
@@ -120,7 +137,29 @@ impl Webhooks {
         if settings.webhook_url.is_empty() {
             return None;
         }
-        let filter = match Filter::parse(&settings.webhook_events, &settings.webhook_rooms) {
+        let target = Target {
+            url: settings.webhook_url.clone(),
+            signing: Signing::ActiveNow {
+                secret: settings.webhook_secret.clone(),
+            },
+        };
+        Webhooks::start_for(
+            settings,
+            target,
+            &settings.webhook_events,
+            &settings.webhook_rooms,
+        )
+    }
+
+    /// Starts a sender to `target` with the `WEBHOOK_*` retry, queue and batch settings and
+    /// the given filters.
+    pub fn start_for(
+        settings: &Settings,
+        target: Target,
+        events: &str,
+        rooms: &str,
+    ) -> Option<Webhooks> {
+        let filter = match Filter::parse(events, rooms) {
             Ok(f) => f,
             Err((name, reason)) => {
                 // `Settings::validate` refuses these at start; a caller that skipped it
@@ -148,8 +187,8 @@ impl Webhooks {
         let (tx, rx) = mpsc::channel(settings.webhook_queue_capacity);
         let sender = Sender {
             client,
-            url: settings.webhook_url.clone(),
-            secret: settings.webhook_secret.clone(),
+            url: target.url,
+            signing: target.signing,
             attempts: settings.webhook_max_attempts.max(1),
             backoff: Duration::from_millis(settings.webhook_backoff_ms),
             backoff_max: Duration::from_millis(settings.webhook_backoff_max_ms),
@@ -277,18 +316,32 @@ impl Sender {
 
     /// Sends one request of `events` events; true when the receiver accepted it.
     async fn deliver(&self, id: &str, kind: &'static str, body: Bytes, events: u64) -> bool {
-        let signature = (!self.secret.is_empty()).then(|| sign(&self.secret, &body));
+        let headers: Vec<(&str, String)> = match &self.signing {
+            Signing::ActiveNow { secret } => {
+                let mut h = vec![
+                    (EVENT_HEADER, kind.to_owned()),
+                    (DELIVERY_HEADER, id.to_owned()),
+                ];
+                if !secret.is_empty() {
+                    h.push((SIGNATURE_HEADER, sign(secret, &body)));
+                }
+                h
+            }
+            Signing::Pusher { key, secret } => {
+                let signed = sign(secret, &body);
+                let hex = signed.trim_start_matches("sha256=").to_owned();
+                vec![("x-pusher-key", key.clone()), ("x-pusher-signature", hex)]
+            }
+        };
         let mut delay = self.backoff;
         for attempt in 1..=self.attempts {
             let mut req = self
                 .client
                 .post(&self.url)
                 .header("content-type", "application/json")
-                .header(EVENT_HEADER, kind)
-                .header(DELIVERY_HEADER, id)
                 .body(body.clone());
-            if let Some(sig) = &signature {
-                req = req.header(SIGNATURE_HEADER, sig);
+            for (name, value) in &headers {
+                req = req.header(*name, value);
             }
             let retry = match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
