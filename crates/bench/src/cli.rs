@@ -30,6 +30,9 @@ pub enum Command {
     /// Engine.IO v4 WebSocket frames, against a running server at --url (any Socket.IO
     /// presence server: ActiveNow on either backend, or seed 1's Node server).
     Socketio(crate::socketio::SocketIoArgs),
+    /// Room-webhook throughput with batching: launches --server with WEBHOOK_URL at a
+    /// receiver in this process and churns joins and leaves; events delivered per second.
+    Webhooks(crate::webhooks::WebhookArgs),
 }
 
 #[derive(Args, Clone, Debug)]

@@ -16,6 +16,7 @@
 //! - [`floor`]: the floor server (`activenow-bench floor-server`).
 //! - [`socketio`]: seed 1's Socket.IO presence load (`activenow-bench socketio`), against
 //!   any URL.
+//! - [`webhooks`]: room-webhook throughput with batching (`activenow-bench webhooks`).
 
 mod cli;
 mod conn;
@@ -26,6 +27,7 @@ mod run;
 mod scenario;
 mod socketio;
 mod target;
+mod webhooks;
 mod workers;
 
 use clap::Parser;
@@ -52,5 +54,6 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Churn(args) => rt.block_on(run::main(scenario::Kind::Churn, args)),
         cli::Command::Fanout(args) => rt.block_on(run::main(scenario::Kind::Fanout, args)),
         cli::Command::Socketio(args) => rt.block_on(crate::socketio::main(args)),
+        cli::Command::Webhooks(args) => rt.block_on(crate::webhooks::main(args)),
     }
 }
