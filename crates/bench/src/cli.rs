@@ -34,6 +34,9 @@ pub enum Command {
     /// pages): p50/p99 over loopback HTTP, against a server in this process whose store
     /// holds a room of --members (memory, or Redis with --redis).
     ServerApi(crate::server_api::ServerApiArgs),
+    /// Room-webhook throughput with batching: launches --server with WEBHOOK_URL at a
+    /// receiver in this process and churns joins and leaves; events delivered per second.
+    Webhooks(crate::webhooks::WebhookArgs),
 }
 
 #[derive(Args, Clone, Debug)]

@@ -18,6 +18,7 @@
 //!   any URL.
 //! - [`server_api`]: the server API's reads at a room of 100,000 members
 //!   (`activenow-bench server-api`).
+//! - [`webhooks`]: room-webhook throughput with batching (`activenow-bench webhooks`).
 
 mod cli;
 mod conn;
@@ -29,6 +30,7 @@ mod scenario;
 mod server_api;
 mod socketio;
 mod target;
+mod webhooks;
 mod workers;
 
 use clap::Parser;
@@ -56,5 +58,6 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Fanout(args) => rt.block_on(run::main(scenario::Kind::Fanout, args)),
         cli::Command::Socketio(args) => rt.block_on(crate::socketio::main(args)),
         cli::Command::ServerApi(args) => rt.block_on(crate::server_api::main(args)),
+        cli::Command::Webhooks(args) => rt.block_on(crate::webhooks::main(args)),
     }
 }

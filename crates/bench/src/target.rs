@@ -40,7 +40,7 @@ pub fn parse_addr(url: &str) -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
@@ -73,7 +73,7 @@ async fn wait_healthy(addr: SocketAddr, child: &mut Child) -> anyhow::Result<()>
     }
 }
 
-async fn launch(mut cmd: Command, addr: SocketAddr) -> anyhow::Result<Target> {
+pub async fn launch(mut cmd: Command, addr: SocketAddr) -> anyhow::Result<Target> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())

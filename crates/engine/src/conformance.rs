@@ -49,6 +49,7 @@ macro_rules! conformance_suite {
             online_records_follow_their_contract,
             sessions_follow_their_contract,
             observers_see_this_nodes_transitions,
+            observers_hear_the_cause_of_each_transition,
             visitor_stats_follow_their_contract,
             visits_through_the_engine_are_counted,
             stats_history_is_shared_by_shared_backends,

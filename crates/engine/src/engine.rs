@@ -37,4 +37,4 @@ pub use connection::Connection;
 pub use handle::Engine;
 pub use kick_notice::{kicked_conns, KICK_PUBLICATION};
 pub use liveness::Liveness;
-pub use observer::TransitionObserver;
+pub use observer::{Cause, TransitionObserver};

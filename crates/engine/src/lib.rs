@@ -51,7 +51,7 @@ mod engine_tests;
 mod grace_tests;
 
 pub use engine::{
-    kicked_conns, Connection, Engine, EngineConfig, GraceOn, Liveness, TransitionObserver,
+    kicked_conns, Cause, Connection, Engine, EngineConfig, GraceOn, Liveness, TransitionObserver,
     KICK_PUBLICATION,
 };
 pub use error::{EngineError, StoreError};

@@ -34,6 +34,10 @@ pub struct AppInner {
     pub activenow: crate::protocol::activenow::Renderers,
     /// The Socket.IO renderer, which also holds the Socket.IO server handle.
     pub socketio: Arc<crate::protocol::socketio::SocketIoRenderer>,
+    /// One sender per Pusher app with a `webhook_url` (flushed on shutdown).
+    pub pusher_webhooks: Vec<crate::services::webhooks::Webhooks>,
+    /// The webhook sender (`WEBHOOK_URL` set): online-status and room events.
+    pub webhooks: Option<crate::services::webhooks::Webhooks>,
     /// The online-status adapter (HTTP heartbeats, ping sockets, webhooks).
     pub online: crate::services::online::Online,
     /// The session-push adapter.
@@ -79,16 +83,40 @@ impl AppState {
             },
             backend,
         );
-        let online = crate::services::online::Online::start(&engine, &settings);
+        let webhooks = crate::services::webhooks::Webhooks::start(&settings);
+        if let Some(room) = webhooks.as_ref().and_then(|w| {
+            crate::services::webhooks::RoomWebhooks::new(
+                w,
+                crate::protocol::pusher::is_control_room,
+            )
+        }) {
+            engine.observe_all(room);
+        }
+        let online = crate::services::online::Online::start(&engine, &settings, webhooks.clone());
+        let pusher = crate::protocol::pusher::Pusher::new(&settings);
+        let pusher_webhooks = pusher_webhooks(&settings, &pusher);
+        if let Some(observer) = crate::services::webhooks::PusherWebhooks::new(
+            pusher_webhooks
+                .iter()
+                .map(|(prefix, w)| crate::services::webhooks::AppHooks {
+                    prefix: prefix.clone(),
+                    webhooks: w.clone(),
+                })
+                .collect(),
+        ) {
+            engine.observe_all(observer);
+        }
         let sessions = crate::services::session::Sessions::start(&engine, &settings);
         AppState(Arc::new(AppInner {
+            webhooks,
             online,
             sessions,
             engine: engine.clone(),
             origins: OriginPolicy::new(settings.origin_allowlist()),
             channels: crate::protocol::channels::Channels::new(&settings),
             limits: crate::transport::per_ip::IpLimits::new(&settings),
-            pusher: crate::protocol::pusher::Pusher::new(&settings),
+            pusher,
+            pusher_webhooks: pusher_webhooks.into_iter().map(|(_, w)| w).collect(),
             server_api: crate::protocol::server_api::ServerApiState {
                 engine: engine.clone(),
                 settings: Arc::new(settings.clone()),
@@ -101,6 +129,29 @@ impl AppState {
             socketio: Arc::default(),
         }))
     }
+}
+
+/// A Pusher-signed sender for each app with a webhook URL, with its room prefix.
+fn pusher_webhooks(
+    settings: &Settings,
+    pusher: &crate::protocol::pusher::Pusher,
+) -> Vec<(String, crate::services::webhooks::Webhooks)> {
+    use crate::services::webhooks::{Signing, Target, Webhooks};
+    pusher
+        .apps
+        .iter()
+        .filter(|app| !app.webhook_url.is_empty())
+        .filter_map(|app| {
+            let target = Target {
+                url: app.webhook_url.clone(),
+                signing: Signing::Pusher {
+                    key: app.key.clone(),
+                    secret: app.secret.clone(),
+                },
+            };
+            Webhooks::start_for(settings, target, "*", "*").map(|w| (app.room_prefix(), w))
+        })
+        .collect()
 }
 
 pub fn router(state: AppState) -> Router {
@@ -156,6 +207,8 @@ impl Server {
     pub async fn shutdown(self, grace: Duration) {
         let start = tokio::time::Instant::now();
         let deadline = start + grace;
+        // Sockets closing from here on leave with the reason `shutdown` (room webhooks).
+        self.state.engine.begin_shutdown();
         let sockets_by = deadline - (grace / 5).min(Duration::from_secs(2));
         self.state.shutdown.cancel();
         self.state.sockets.close();
@@ -191,6 +244,10 @@ impl Server {
         }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let _ = tokio::time::timeout(left, self.state.online.drain(left)).await;
+        for w in &self.state.pusher_webhooks {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            w.flush(left).await;
+        }
         self.state.sessions.stop();
         // Last: the services above may still write to the backend while they drain.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -243,8 +243,8 @@ settings! {
     /// 429. Calls with the API_KEY bearer (a game back end) are exempt. 0 = no limit
     /// [default: 10].
     online_logins_per_ip_per_second: u32 = 10, "ONLINE_LOGINS_PER_IP_PER_SECOND";
-    /// Where `user.online` / `user.offline` events are POSTed (http:// or https://); unset =
-    /// no webhooks [default: unset].
+    /// Where webhooks (`user.online` / `user.offline`, room events) are POSTed (http:// or
+    /// https://); unset = no webhooks [default: unset].
     webhook_url: String = String::new(), "WEBHOOK_URL";
     /// HMAC-SHA256 key of the `X-ActiveNow-Signature` header [default: unset = unsigned].
     webhook_secret: String = String::new(), "WEBHOOK_SECRET", secret;
@@ -259,6 +259,16 @@ settings! {
     /// Webhook events waiting to be sent; beyond it new events are dropped with a log and a
     /// metric [default: 10000].
     webhook_queue_capacity: usize = 10_000, "WEBHOOK_QUEUE_CAPACITY";
+    /// Webhook event types sent: a comma list of `user.online`, `user.offline`,
+    /// `room.occupied`, `room.vacated`, `member.joined`, `member.left`, `member.updated`, or
+    /// `*` for all [default: user.online,user.offline].
+    webhook_events: String = "user.online,user.offline".into(), "WEBHOOK_EVENTS";
+    /// Rooms whose room events are sent: a comma list of name patterns where `*` matches any
+    /// run of characters [default: *].
+    webhook_rooms: String = "*".into(), "WEBHOOK_ROOMS";
+    /// Room events per webhook request at most: under load the sender takes every room event
+    /// already waiting, up to this many, into one POST [default: 50].
+    webhook_batch_max: usize = 50, "WEBHOOK_BATCH_MAX";
     /// Seconds a push session lives when its creator gives no `ttl_secs` [default: 300].
     session_ttl: u64 = 300, "SESSION_TTL";
     /// Largest `ttl_secs` of `POST /v1/sessions` [default: 86400].
@@ -289,6 +299,10 @@ settings! {
     pusher_app_key: String = String::new(), "PUSHER_APP_KEY";
     /// Pusher: the app secret that signs channel authorizations and API calls [default: unset].
     pusher_app_secret: String = String::new(), "PUSHER_APP_SECRET", secret;
+    /// Pusher: where the PUSHER_APP_ID app's webhooks (`channel_occupied`, `channel_vacated`,
+    /// `member_added`, `member_removed`, signed with X-Pusher-Signature) are POSTed; unset =
+    /// none. `[[pusher.apps]]` entries set `webhook_url` [default: unset].
+    pusher_app_webhook_url: String = String::new(), "PUSHER_APP_WEBHOOK_URL";
     /// Pusher: clients may send `client-*` events on private and presence channels (Pusher's
     /// "Enable client events" switch) [default: true].
     pusher_client_events: bool = true, "PUSHER_CLIENT_EVENTS";
@@ -578,6 +592,10 @@ impl Settings {
             &self.pusher_app_secret,
         );
         let apps: Vec<_> = env_app
+            .map(|mut app| {
+                app.webhook_url = Some(self.pusher_app_webhook_url.clone());
+                app
+            })
             .into_iter()
             .chain(self.pusher_apps.iter().cloned())
             .collect();
@@ -621,6 +639,15 @@ impl Settings {
         }
         if self.webhook_max_attempts == 0 {
             return invalid("WEBHOOK_MAX_ATTEMPTS", "must be at least 1");
+        }
+        if self.webhook_batch_max == 0 {
+            return invalid("WEBHOOK_BATCH_MAX", "must be at least 1");
+        }
+        if let Err((name, reason)) = crate::services::webhooks::filter::Filter::parse(
+            &self.webhook_events,
+            &self.webhook_rooms,
+        ) {
+            return invalid(name, &reason);
         }
         let url = &self.webhook_url;
         if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {

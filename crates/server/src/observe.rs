@@ -248,6 +248,9 @@ async fn metrics(State(app): State<AppState>) -> Response {
     );
     crate::services::online::write_metrics(&app, &mut out);
     crate::services::session::write_metrics(&app, &mut out);
+    if let Some(w) = &app.webhooks {
+        crate::services::webhooks::write_metrics(&w.metrics, &mut out);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

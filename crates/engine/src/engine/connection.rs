@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use super::handle::Engine;
 use super::liveness::Liveness;
+use super::observer::Cause;
 use super::registry::{ConnShared, Membership};
 use crate::clock;
 use crate::error::EngineError;
@@ -116,7 +117,7 @@ impl Connection {
             let old = ms.remove(i);
             if old.active && old.identity != identity {
                 engine
-                    .leave_batch(&[(room.clone(), self.conn.id.clone())])
+                    .leave_batch(&[(room.clone(), self.conn.id.clone())], Cause::Leave)
                     .await;
             }
         }
@@ -155,8 +156,9 @@ impl Connection {
         };
         let m = ms.remove(i);
         if m.active {
+            let cause = self.engine.departure(&self.conn);
             self.engine
-                .leave_batch(&[(room.clone(), self.conn.id.clone())])
+                .leave_batch(&[(room.clone(), self.conn.id.clone())], cause)
                 .await;
         }
         drop(ms);
@@ -225,7 +227,7 @@ impl Connection {
         };
         engine.shared.metrics.updates.inc();
         engine
-            .publish_transitions(room, std::slice::from_ref(&event))
+            .publish_transitions(room, std::slice::from_ref(&event), Cause::Update)
             .await;
         Ok(event)
     }
@@ -242,7 +244,7 @@ impl Connection {
         for m in ms.iter_mut().filter(|m| m.identity != identity) {
             if m.active {
                 engine
-                    .leave_batch(&[(m.room.clone(), self.conn.id.clone())])
+                    .leave_batch(&[(m.room.clone(), self.conn.id.clone())], Cause::Leave)
                     .await;
             }
             m.identity = identity.clone();
@@ -280,7 +282,7 @@ async fn cleanup(engine: Engine, conn: Arc<ConnShared>, grace: bool) {
         .filter(|m| m.active)
         .map(|m| (m.room.clone(), conn.id.clone()))
         .collect();
-    engine.leave_batch(&active).await;
+    engine.leave_batch(&active, engine.departure(&conn)).await;
     for m in &memberships {
         engine.unsubscribe_local(&m.room, &conn.id).await;
     }

@@ -122,7 +122,8 @@ impl Engine {
             .filter(|m| m.active)
             .map(|m| (m.room.clone(), conn.id.clone()))
             .collect();
-        self.leave_batch(&active).await;
+        // A kick set `kicked` before asking for this; a deadline reports why the socket went.
+        self.leave_batch(&active, self.departure(&conn)).await;
         for m in &left {
             self.unsubscribe_local(&m.room, &conn.id).await;
         }

@@ -20,6 +20,9 @@ use crate::model::Room;
 use crate::shard::SHARDS;
 use crate::store::Backend;
 
+/// A registered observer and the room it watches (`None`: every room).
+pub(super) type Observer = (Option<Room>, Arc<dyn TransitionObserver>);
+
 #[derive(Clone)]
 pub struct Engine {
     pub(super) shared: Arc<Shared>,
@@ -39,9 +42,13 @@ pub(super) struct Shared {
     pub(super) cancel: CancellationToken,
     /// Registered once at start-up by the adapters that need them; read per transition (an
     /// uncontended read lock).
-    pub(super) observers: std::sync::RwLock<Vec<(Room, Arc<dyn TransitionObserver>)>>,
+    /// `None`: every room ([`Engine::observe_all`]).
+    pub(super) observers: std::sync::RwLock<Vec<Observer>>,
     /// The leave grace: lingering connections and the task that ends them.
     pub(super) grace: Grace,
+    /// Set by [`Engine::begin_shutdown`]: connections closing from now on report
+    /// [`Cause::Shutdown`](super::observer::Cause::Shutdown).
+    pub(super) shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -73,6 +80,7 @@ impl Engine {
                 cancel: CancellationToken::new(),
                 observers: std::sync::RwLock::new(Vec::new()),
                 grace: Grace::new(grace),
+                shutting_down: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         let reaper = engine.clone();

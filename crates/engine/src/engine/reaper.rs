@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::handle::Engine;
+use super::observer::Cause;
 use super::registry::ConnShared;
 use crate::clock;
 use crate::model::{ConnId, Room};
@@ -13,6 +14,7 @@ impl Engine {
     /// Stops the reaper and removes every presence this node still holds from the backend,
     /// in one batch, broadcasting the leaves.
     pub async fn shutdown(&self) {
+        self.begin_shutdown();
         self.shared.cancel.cancel();
         let conns = self.shared.registry.all();
         let mut memberships = Vec::new();
@@ -23,7 +25,26 @@ impl Engine {
                 memberships.push((m.room.clone(), conn.id.clone()));
             }
         }
-        self.leave_batch(&memberships).await;
+        self.leave_batch(&memberships, Cause::Shutdown).await;
+    }
+
+    /// Marks the start of this node's graceful shutdown: connections that close from now on
+    /// (the server closing its sockets) report [`Cause::Shutdown`] to observers, not
+    /// [`Cause::Leave`]. [`Engine::shutdown`] calls it too.
+    pub fn begin_shutdown(&self) {
+        self.shared.shutting_down.store(true, Ordering::Relaxed);
+    }
+
+    /// Why a connection's membership ends when it leaves or closes: a kick, this node's
+    /// shutdown, or the connection's own leave.
+    pub(super) fn departure(&self, conn: &ConnShared) -> Cause {
+        if conn.kicked.load(Ordering::Relaxed) {
+            Cause::Kicked
+        } else if self.shared.shutting_down.load(Ordering::Relaxed) {
+            Cause::Shutdown
+        } else {
+            Cause::Leave
+        }
     }
 
     /// One reaper pass: expire silent connections, refresh live ones in the store, reap what
@@ -69,7 +90,7 @@ impl Engine {
             Ok(reaped) => {
                 for (room, t) in reaped {
                     self.shared.metrics.expirations.inc();
-                    self.publish_transitions(&room, std::slice::from_ref(&t))
+                    self.publish_transitions(&room, std::slice::from_ref(&t), Cause::NodeLost)
                         .await;
                 }
             }
@@ -125,10 +146,10 @@ impl Engine {
             .metrics
             .expirations
             .add(memberships.len() as u64);
-        self.leave_batch(&memberships).await;
+        self.leave_batch(&memberships, Cause::Ttl).await;
     }
 
-    pub(super) async fn leave_batch(&self, memberships: &[(Room, ConnId)]) {
+    pub(super) async fn leave_batch(&self, memberships: &[(Room, ConnId)], cause: Cause) {
         if memberships.is_empty() {
             return;
         }
@@ -137,7 +158,7 @@ impl Engine {
             Ok(transitions) => {
                 self.shared.metrics.leaves.add(transitions.len() as u64);
                 for (room, t) in transitions {
-                    self.publish_transitions(&room, std::slice::from_ref(&t))
+                    self.publish_transitions(&room, std::slice::from_ref(&t), cause)
                         .await;
                 }
             }

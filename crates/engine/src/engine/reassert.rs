@@ -5,6 +5,7 @@ use crate::clock;
 use crate::model::Member;
 
 use super::handle::Engine;
+use super::observer::Cause;
 
 impl Engine {
     /// Puts every live membership of this node back into the store, after the store reported
@@ -44,7 +45,7 @@ impl Engine {
                 Ok(restored) => {
                     self.shared.metrics.joins.add(restored.len() as u64);
                     for (room, t) in restored {
-                        self.publish_transitions(&room, std::slice::from_ref(&t))
+                        self.publish_transitions(&room, std::slice::from_ref(&t), Cause::Join)
                             .await;
                     }
                 }

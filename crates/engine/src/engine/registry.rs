@@ -88,7 +88,8 @@ pub(super) struct ConnShared {
     /// Dropped, its memberships kept for the leave grace (see `grace.rs`); still in the
     /// registry so that liveness refreshes, reassert, kicks and shutdown see it.
     pub(super) lingering: AtomicBool,
-    /// A kick named it: when it drops, it leaves at once.
+    /// A kick named this connection: when it drops it leaves at once, and its leaves from
+    /// now on report [`Cause::Kicked`](super::observer::Cause::Kicked).
     pub(super) kicked: AtomicBool,
     /// An async mutex: membership changes await the store while holding it, which keeps one
     /// connection's joins, leaves and expiry in order.

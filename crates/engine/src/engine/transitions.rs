@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::handle::Engine;
-use super::observer::TransitionObserver;
+use super::observer::{Cause, TransitionObserver};
 use super::registry::{ConnShared, Membership};
 use crate::clock;
 use crate::error::EngineError;
@@ -21,7 +21,17 @@ impl Engine {
             .observers
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .push((room, observer));
+            .push((Some(room), observer));
+    }
+
+    /// Calls `observer` with every transition of every room (internal ones included) that
+    /// this node's store calls produce.
+    pub fn observe_all(&self, observer: Arc<dyn TransitionObserver>) {
+        self.shared
+            .observers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((None, observer));
     }
 
     /// Joins under the connection's membership lock.
@@ -43,7 +53,7 @@ impl Engine {
         match self.timed(store.join(&m.room, member, m.limit)).await? {
             JoinOutcome::Joined(t) => {
                 self.shared.metrics.joins.inc();
-                self.publish_transitions(&m.room, std::slice::from_ref(&t))
+                self.publish_transitions(&m.room, std::slice::from_ref(&t), Cause::Join)
                     .await;
                 if t.identity_changed && m.room == Room::visitors() {
                     let date = clock::utc_date(t.ts_ms);
@@ -85,7 +95,7 @@ impl Engine {
             return Err(EngineError::NotMember);
         }
         self.shared.metrics.updates.inc();
-        self.publish_transitions(room, &events).await;
+        self.publish_transitions(room, &events, Cause::Update).await;
         Ok(events)
     }
 
@@ -106,16 +116,22 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) async fn publish_transitions(&self, room: &Room, transitions: &[PresenceEvent]) {
+    pub(super) async fn publish_transitions(
+        &self,
+        room: &Room,
+        transitions: &[PresenceEvent],
+        cause: Cause,
+    ) {
         {
             let observers = self
                 .shared
                 .observers
                 .read()
                 .unwrap_or_else(|e| e.into_inner());
-            for (watched, observer) in observers.iter().filter(|(r, _)| r == room) {
+            let watching = |r: &Option<Room>| r.as_ref().is_none_or(|r| r == room);
+            for (_, observer) in observers.iter().filter(|(r, _)| watching(r)) {
                 for t in transitions {
-                    observer.produced(watched, t);
+                    observer.produced(room, t, cause);
                 }
             }
         }

@@ -24,6 +24,11 @@ pub struct AppConfig {
     /// [default: 0].
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// Where this app's Pusher-style webhooks (`channel_occupied`, `channel_vacated`,
+    /// `member_added`, `member_removed`) are POSTed; unset = none [default: unset; the
+    /// environment's app: PUSHER_APP_WEBHOOK_URL].
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 /// The `[pusher]` table of the config file.
@@ -44,6 +49,7 @@ pub fn env_app(id: &str, key: &str, secret: &str) -> Option<AppConfig> {
         max_presence_members: None,
         client_events: None,
         max_connections: None,
+        webhook_url: None,
     })
 }
 
@@ -59,6 +65,14 @@ pub fn check(apps: &[AppConfig]) -> Result<(), String> {
         }
         if a.secret.is_empty() {
             return Err(format!("app {:?}: empty secret", a.id));
+        }
+        if let Some(url) = a.webhook_url.as_deref().filter(|u| !u.is_empty()) {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(format!(
+                    "app {:?}: webhook_url must be an http:// or https:// URL",
+                    a.id
+                ));
+            }
         }
         if apps[..i]
             .iter()

@@ -20,6 +20,8 @@ pub struct App {
     pub client_events: bool,
     /// 0 = no per-app cap.
     pub max_connections: usize,
+    /// Pusher-style webhooks go there; empty = none.
+    pub webhook_url: String,
     connections: Arc<AtomicUsize>,
 }
 
@@ -44,6 +46,7 @@ impl App {
                 .unwrap_or(settings.pusher_max_presence_members),
             client_events: c.client_events.unwrap_or(settings.pusher_client_events),
             max_connections: c.max_connections.unwrap_or(0),
+            webhook_url: c.webhook_url.clone().unwrap_or_default(),
             connections: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -62,6 +65,10 @@ fn configs(settings: &Settings) -> Vec<AppConfig> {
         &settings.pusher_app_key,
         &settings.pusher_app_secret,
     )
+    .map(|mut app| {
+        app.webhook_url = Some(settings.pusher_app_webhook_url.clone());
+        app
+    })
     .into_iter()
     .chain(settings.pusher_apps.iter().cloned())
     .collect()

@@ -214,6 +214,7 @@ mod tests {
             max_presence_members: None,
             client_events: None,
             max_connections: None,
+            webhook_url: None,
         };
         App::new(&config, &crate::config::Settings::default())
     }

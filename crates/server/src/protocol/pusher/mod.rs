@@ -55,6 +55,14 @@ pub fn is_reserved_room(name: &str) -> bool {
     name.starts_with(ROOM_PREFIX)
 }
 
+/// Whether an engine room is one of Pusher's control rooms (`#server-to-user-{id}`), which
+/// carry no presence worth reporting (no room webhooks).
+pub fn is_control_room(room: &str) -> bool {
+    room.strip_prefix(ROOM_PREFIX)
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(_, channel)| channel.starts_with('#'))
+}
+
 impl App {
     /// `pusher:{id}:` — the prefix of this app's rooms.
     pub fn room_prefix(&self) -> String {

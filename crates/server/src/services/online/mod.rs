@@ -11,7 +11,6 @@
 pub mod http;
 mod local;
 mod socket;
-pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use activenow_engine::metrics::Counter;
 use activenow_engine::{
-    clock, Engine, EngineError, EventKind, Identity, Liveness, OnlineRecord, OnlineRecords,
+    clock, Cause, Engine, EngineError, EventKind, Identity, Liveness, OnlineRecord, OnlineRecords,
     PresenceEvent, Publication, Renderer, Room, RoomEvent, State, StoreError, TransitionObserver,
 };
 use axum::routing::{get, post};
@@ -31,8 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 use crate::config::Settings;
+use crate::services::webhooks::Webhooks;
 use local::Local;
-use webhook::Webhooks;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -123,7 +122,7 @@ struct Observer {
 }
 
 impl TransitionObserver for Observer {
-    fn produced(&self, _room: &Room, t: &PresenceEvent) {
+    fn produced(&self, _room: &Room, t: &PresenceEvent, _cause: Cause) {
         if !t.identity_changed || t.kind == EventKind::Update {
             return;
         }
@@ -141,7 +140,7 @@ impl Online {
     /// Starts the adapter's background tasks: transitions -> records and webhooks, the tick
     /// (batched ping refreshes, sweeping expired HTTP connections, purging old records) and the
     /// cross-node logout listener.
-    pub fn start(engine: &Engine, settings: &Settings) -> Online {
+    pub fn start(engine: &Engine, settings: &Settings, webhooks: Option<Webhooks>) -> Online {
         let (tx, rx) = mpsc::channel(settings.online_event_queue);
         engine
             .online_records()
@@ -156,7 +155,7 @@ impl Online {
             local: Local::default(),
             ttl: settings.online_ttl(),
             retain_ms: settings.online_record_retention.saturating_mul(1000),
-            webhooks: Webhooks::start(settings),
+            webhooks,
             events: tx.clone(),
             metrics: OnlineMetrics::default(),
             stop: CancellationToken::new(),
@@ -175,10 +174,6 @@ impl Online {
             tokio::spawn(online.clone().run_control());
         }
         online
-    }
-
-    pub fn webhook_metrics(&self) -> Option<&webhook::WebhookMetrics> {
-        self.webhooks.as_ref().map(|w| &*w.metrics)
     }
 
     /// After the engine removed this node's presence: records the last transitions, sends
@@ -380,30 +375,4 @@ pub fn write_metrics(app: &AppState, out: &mut String) {
         "Online transitions dropped (event queue full).",
         m.events_dropped.get(),
     );
-    if let Some(w) = app.online.webhook_metrics() {
-        line(
-            "webhooks_sent_total",
-            "counter",
-            "Webhook events the receiver accepted.",
-            w.sent.get(),
-        );
-        line(
-            "webhooks_failed_total",
-            "counter",
-            "Webhook events given up after retries or a 4xx.",
-            w.failed.get(),
-        );
-        line(
-            "webhooks_dropped_total",
-            "counter",
-            "Webhook events dropped (queue full).",
-            w.dropped.get(),
-        );
-        line(
-            "webhook_retries_total",
-            "counter",
-            "Webhook attempts retried.",
-            w.retries.get(),
-        );
-    }
 }

@@ -1,0 +1,95 @@
+//! Pusher-style webhooks, per Pusher app: `channel_occupied`, `channel_vacated` (any
+//! channel), `member_added`, `member_removed` (presence channels, once per user), POSTed as
+//! Pusher does: `{"time_ms", "events": [{"name", "channel", "user_id"?}]}` with
+//! `X-Pusher-Key` and `X-Pusher-Signature` (hex HMAC-SHA256 of the body under the app
+//! secret). Built on the same observer hand-off and sender as the room webhooks, so each
+//! event is sent once across nodes, batched under load.
+//!
+//! A Pusher channel is the engine room `pusher:{app_id}:{channel}`; a presence channel's
+//! identities are users, any other channel's are sockets (so its count is its
+//! subscriptions). Control channels (`#server-to-user-…`, the sign-in rooms) send nothing.
+
+use std::sync::Arc;
+
+use activenow_engine::{Cause, EventKind, PresenceEvent, Room, TransitionObserver};
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::sender::Webhooks;
+
+#[derive(Serialize)]
+struct PusherEvent<'a> {
+    name: &'static str,
+    channel: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+}
+
+/// One app's room prefix (`pusher:{id}:`) and its sender.
+pub struct AppHooks {
+    pub prefix: String,
+    pub webhooks: Webhooks,
+}
+
+/// The engine observer of every Pusher app that has a webhook URL.
+pub struct PusherWebhooks {
+    apps: Vec<AppHooks>,
+}
+
+impl PusherWebhooks {
+    pub fn new(apps: Vec<AppHooks>) -> Option<Arc<PusherWebhooks>> {
+        (!apps.is_empty()).then(|| Arc::new(PusherWebhooks { apps }))
+    }
+}
+
+fn send(w: &Webhooks, name: &'static str, channel: &str, user_id: Option<&str>) {
+    let event = PusherEvent {
+        name,
+        channel,
+        user_id,
+    };
+    match serde_json::to_vec(&event) {
+        Ok(body) => w.enqueue_batched(Bytes::from(body)),
+        Err(e) => tracing::warn!(error = %e, "a Pusher webhook event could not be encoded"),
+    }
+}
+
+impl TransitionObserver for PusherWebhooks {
+    fn produced(&self, room: &Room, t: &PresenceEvent, _cause: Cause) {
+        if !t.identity_changed {
+            return;
+        }
+        let Some((w, channel)) = self.apps.iter().find_map(|a| {
+            room.as_str()
+                .strip_prefix(a.prefix.as_str())
+                .map(|c| (&a.webhooks, c))
+        }) else {
+            return;
+        };
+        if channel.starts_with('#') {
+            return;
+        }
+        let user = channel
+            .starts_with("presence-")
+            .then(|| t.member.identity.as_str());
+        match t.kind {
+            EventKind::Join => {
+                if t.count == 1 {
+                    send(w, "channel_occupied", channel, None);
+                }
+                if user.is_some() {
+                    send(w, "member_added", channel, user);
+                }
+            }
+            EventKind::Leave => {
+                if user.is_some() {
+                    send(w, "member_removed", channel, user);
+                }
+                if t.count == 0 {
+                    send(w, "channel_vacated", channel, None);
+                }
+            }
+            EventKind::Update => {}
+        }
+    }
+}

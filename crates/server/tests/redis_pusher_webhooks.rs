@@ -1,0 +1,186 @@
+//! Pusher-style webhooks across two real `activenow` processes on one real `redis-server`,
+//! both posting to the same receiver (which verifies `X-Pusher-Key` and
+//! `X-Pusher-Signature`): a user with a tab on each node gives one `member_added` and one
+//! `member_removed`; a node killed with -9 gives its users' `member_removed` once.
+
+mod cluster;
+mod common;
+
+use std::time::Duration;
+
+use activenow::protocol::pusher::auth::sign;
+use activenow_testkit::RedisServer;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use cluster::{Node, FAST};
+use common::Client;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+const KEY: &str = "hook-key";
+const SECRET: &str = "hook-secret";
+
+async fn hook(
+    State(tx): State<mpsc::UnboundedSender<Value>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let want = sign(SECRET, &String::from_utf8_lossy(&body));
+    if header("x-pusher-key") != KEY || header("x-pusher-signature") != want {
+        return StatusCode::UNAUTHORIZED;
+    }
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(v) => {
+            let _ = tx.send(v);
+            StatusCode::OK
+        }
+        Err(_) => StatusCode::BAD_REQUEST,
+    }
+}
+
+struct Hooks {
+    rx: mpsc::UnboundedReceiver<Value>,
+    pending: std::collections::VecDeque<Value>,
+}
+
+impl Hooks {
+    async fn next(&mut self) -> String {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                let mut s = format!(
+                    "{} {}",
+                    e["name"].as_str().unwrap(),
+                    e["channel"].as_str().unwrap()
+                );
+                if let Some(u) = e["user_id"].as_str() {
+                    s.push(' ');
+                    s.push_str(u);
+                }
+                return s;
+            }
+            let body = tokio::time::timeout(Duration::from_secs(20), self.rx.recv())
+                .await
+                .expect("a webhook within the wait")
+                .expect("receiver alive");
+            assert!(body["time_ms"].as_u64().is_some(), "{body}");
+            self.pending
+                .extend(body["events"].as_array().expect("events").iter().cloned());
+        }
+    }
+
+    async fn take(&mut self, n: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            out.push(self.next().await);
+        }
+        out
+    }
+}
+
+async fn receiver() -> (String, Hooks) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new()
+        .route("/hook", post(hook))
+        .with_state(tx);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (
+        url,
+        Hooks {
+            rx,
+            pending: Default::default(),
+        },
+    )
+}
+
+async fn connect(node: &Node) -> (Client, String) {
+    let mut c = node
+        .ws(&format!("/app/{KEY}?protocol=7&client=js&version=8.6.0"))
+        .await;
+    let v = c
+        .until(|v| v["event"] == "pusher:connection_established")
+        .await;
+    let data: Value = serde_json::from_str(v["data"].as_str().unwrap()).unwrap();
+    let sid = data["socket_id"].as_str().unwrap().to_owned();
+    (c, sid)
+}
+
+async fn subscribe(c: &mut Client, sid: &str, channel: &str, user: Option<&str>) {
+    let data = match user {
+        Some(user) => {
+            let channel_data = json!({"user_id": user, "user_info": {}}).to_string();
+            let sig = sign(SECRET, &format!("{sid}:{channel}:{channel_data}"));
+            json!({"channel": channel, "auth": format!("{KEY}:{sig}"), "channel_data": channel_data})
+        }
+        None => json!({"channel": channel}),
+    };
+    c.send_json(json!({"event": "pusher:subscribe", "data": data}))
+        .await;
+    c.until(|v| v["event"] == "pusher_internal:subscription_succeeded" && v["channel"] == channel)
+        .await;
+}
+
+fn node(redis: &RedisServer, name: &str, url: &str) -> Node {
+    let mut env: Vec<(&str, &str)> = FAST.to_vec();
+    env.extend([
+        ("PUSHER_APP_ID", "hooks"),
+        ("PUSHER_APP_KEY", KEY),
+        ("PUSHER_APP_SECRET", SECRET),
+        ("PUSHER_APP_WEBHOOK_URL", url),
+        ("WEBHOOK_BACKOFF_MS", "10"),
+    ]);
+    Node::start(&redis.url(), name, &env)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_send_each_pusher_webhook_once() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (url, mut hooks) = receiver().await;
+    let a = node(&redis, "a", &url);
+    let mut b = node(&redis, "b", &url);
+
+    let (mut alice_a, sid) = connect(&a).await;
+    subscribe(&mut alice_a, &sid, "presence-x", Some("alice")).await;
+    let (mut alice_b, sid) = connect(&b).await;
+    subscribe(&mut alice_b, &sid, "presence-x", Some("alice")).await;
+    let (mut bob, sid) = connect(&b).await;
+    subscribe(&mut bob, &sid, "presence-x", Some("bob")).await;
+    assert_eq!(
+        hooks.take(3).await,
+        [
+            "channel_occupied presence-x",
+            "member_added presence-x alice",
+            "member_added presence-x bob",
+        ]
+    );
+    // Alice's tab on A goes: nothing. B dies with SIGKILL: Alice's last tab and Bob are
+    // reaped by A, one member_removed each.
+    alice_a.close().await;
+    assert!(b.kill9().is_some());
+    let mut gone = hooks.take(2).await;
+    gone.sort();
+    assert_eq!(
+        gone,
+        [
+            "member_removed presence-x alice",
+            "member_removed presence-x bob"
+        ]
+    );
+    assert_eq!(hooks.take(1).await, ["channel_vacated presence-x"]);
+    // Nothing else was sent: the next event is a fresh channel's.
+    let (mut carol, sid) = connect(&a).await;
+    subscribe(&mut carol, &sid, "presence-y", Some("carol")).await;
+    assert_eq!(
+        hooks.take(2).await,
+        [
+            "channel_occupied presence-y",
+            "member_added presence-y carol"
+        ]
+    );
+}
