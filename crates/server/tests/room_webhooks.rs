@@ -303,3 +303,29 @@ async fn a_burst_behind_a_stalled_receiver_goes_out_in_bounded_batches() {
     drop(sockets);
     server.stop().await;
 }
+
+/// A page reload within `PRESENCE_LEAVE_GRACE_MS` (the socket drops, the same identity
+/// connects again) sends no webhook at all: no member.left, no second member.joined, no
+/// room.vacated / room.occupied pair.
+#[tokio::test]
+async fn a_reload_within_the_leave_grace_sends_no_webhook() {
+    let mut hooks = Receiver::start().await;
+    let mut s = with_hooks(&hooks.url, "*");
+    s.presence_leave_grace_ms = 60_000;
+    let server = spawn(s).await;
+    let alice = join(&server, "reload", "alice").await;
+    alice.close().await;
+    // The reloaded page: the identity never left, so the hello counts it and no join follows.
+    let mut again = server
+        .ws("/v1/ws?room=reload&socket_session_id=alice")
+        .await;
+    assert_eq!(again.expect_type("hello").await["count"], 1);
+    // A barrier that stays open (a closed one would linger for the grace too).
+    let _bob = join(&server, "reload-barrier", "bob").await;
+    let events = hooks.until_joined("reload-barrier", "bob").await;
+    assert_eq!(
+        briefs(&events),
+        ["room.occupied reload alice", "member.joined reload alice"]
+    );
+    again.close().await;
+}
