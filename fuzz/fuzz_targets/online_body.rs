@@ -1,7 +1,7 @@
 //! The online-status request bodies (`{playerId, ip?, name?}`) and player ids.
 #![no_main]
 
-use activenow::protocol::online::http::{check_player_id, optional_text, player_id};
+use activenow::services::online::http::{check_player_id, optional_text, player_id};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

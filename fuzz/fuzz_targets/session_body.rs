@@ -1,7 +1,7 @@
 //! The session-push request bodies (`{session_id, web_token?, status?, ...}`) and ids.
 #![no_main]
 
-use activenow::protocol::session::http::{required_id, session_id, text_field};
+use activenow::services::session::http::{required_id, session_id, text_field};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
