@@ -5,95 +5,12 @@
 //! presence and public channels.
 
 mod common;
-
-use std::time::Duration;
+mod pusher_hook_support;
 
 use activenow::protocol::pusher::auth::sign;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use common::{settings, spawn, Client, TestServer};
+use pusher_hook_support::{receiver, KEY, SECRET};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
-
-const KEY: &str = "hook-key";
-const SECRET: &str = "hook-secret";
-
-async fn hook(
-    State(tx): State<mpsc::UnboundedSender<Value>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let want = sign(SECRET, &String::from_utf8_lossy(&body));
-    if header("x-pusher-key") != KEY || header("x-pusher-signature") != want {
-        return StatusCode::UNAUTHORIZED;
-    }
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(v) => {
-            let _ = tx.send(v);
-            StatusCode::OK
-        }
-        Err(_) => StatusCode::BAD_REQUEST,
-    }
-}
-
-struct Hooks {
-    rx: mpsc::UnboundedReceiver<Value>,
-    pending: std::collections::VecDeque<Value>,
-}
-
-impl Hooks {
-    async fn next(&mut self) -> String {
-        loop {
-            if let Some(e) = self.pending.pop_front() {
-                let mut s = format!(
-                    "{} {}",
-                    e["name"].as_str().unwrap(),
-                    e["channel"].as_str().unwrap()
-                );
-                if let Some(u) = e["user_id"].as_str() {
-                    s.push(' ');
-                    s.push_str(u);
-                }
-                return s;
-            }
-            let body = tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
-                .await
-                .expect("a webhook within the wait")
-                .expect("receiver alive");
-            assert!(body["time_ms"].as_u64().is_some(), "{body}");
-            self.pending
-                .extend(body["events"].as_array().expect("events").iter().cloned());
-        }
-    }
-
-    async fn take(&mut self, n: usize) -> Vec<String> {
-        let mut out = Vec::new();
-        while out.len() < n {
-            out.push(self.next().await);
-        }
-        out
-    }
-}
-
-async fn receiver() -> (String, Hooks) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let app = axum::Router::new()
-        .route("/hook", post(hook))
-        .with_state(tx);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (
-        url,
-        Hooks {
-            rx,
-            pending: Default::default(),
-        },
-    )
-}
 
 async fn connect(server: &TestServer) -> (Client, String) {
     let mut c = server

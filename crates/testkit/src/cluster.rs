@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::{command_on, free_port, in_ci, ping, redis_server_path, spawn_tied};
+use crate::{await_pong, command_on, free_port, in_ci, redis_server_path, spawn_tied};
 
 /// How long the cluster may take to form, or to settle after a failover.
 const SETTLE_WAIT: Duration = Duration::from_secs(30);
@@ -263,20 +263,9 @@ fn launch(binary: &str, dir: &std::path::Path, node: &Node) -> Result<(), String
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(Stdio::null());
-    let mut child = spawn_tied(cmd).map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("exited with {status} (port {port} taken?)"));
-        }
-        if ping(node.port) {
-            *node.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    Err("no PONG within the start wait".into())
+    let child = spawn_tied(cmd).map_err(|e| e.to_string())?;
+    *node.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(await_pong(child, node.port)?);
+    Ok(())
 }
 
 /// Parses `CLUSTER NODES` (a RESP bulk string: `$<len>` then one line per node).

@@ -189,23 +189,30 @@ impl RedisServer {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-        let mut child = spawn_tied(cmd).map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + START_WAIT;
-        // Polling a starting process is the one wait here that has no event to await.
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("exited with {status} (port {} taken?)", self.port));
-            }
-            if ping(self.port) {
-                *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        Err("no PONG within the start wait".into())
+        let child = spawn_tied(cmd).map_err(|e| e.to_string())?;
+        let child = await_pong(child, self.port)?;
+        *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
+        Ok(())
     }
+}
+
+/// Waits until the `redis-server` just started on `port` answers `PING`; kills it and
+/// fails when it exits or stays silent for the start wait.
+pub(crate) fn await_pong(mut child: Child, port: u16) -> Result<Child, String> {
+    let deadline = Instant::now() + START_WAIT;
+    // Polling a starting process is the one wait here that has no event to await.
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited with {status} (port {port} taken?)"));
+        }
+        if ping(port) {
+            return Ok(child);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err("no PONG within the start wait".into())
 }
 
 impl RedisServer {
