@@ -60,6 +60,7 @@ pub use locks::RedisLocks;
 pub use metadata::RedisMetadata;
 pub use online::RedisOnlineRecords;
 pub use options::RedisOptions;
+use options::{RECONNECT_JITTER_MS, RECONNECT_MAX_DELAY_MS};
 use presence::Listening;
 pub use presence::RedisPresence;
 pub use sessions::RedisSessions;
@@ -197,11 +198,6 @@ fn builder(options: &RedisOptions) -> Result<Builder, RedisError> {
         .set_policy(reconnect_policy());
     Ok(builder)
 }
-
-/// The longest wait between two reconnection attempts (ms), jitter excluded.
-pub(crate) const RECONNECT_MAX_DELAY_MS: u32 = 2_000;
-/// The most jitter added to each reconnection wait (ms; fred's default, set explicitly).
-pub(crate) const RECONNECT_JITTER_MS: u32 = 100;
 
 fn reconnect_policy() -> ReconnectPolicy {
     let mut policy = ReconnectPolicy::new_exponential(0, 100, RECONNECT_MAX_DELAY_MS, 2);

@@ -16,7 +16,7 @@ use fred::types::Value;
 
 use crate::error::{protocol, store_error};
 use crate::keys::Keys;
-use crate::options::RedisOptions;
+use crate::options::{RedisOptions, RECONNECT_JITTER_MS, RECONNECT_MAX_DELAY_MS};
 use crate::record::{self, int};
 use crate::scripts::{eval_all, Call, Scripts};
 
@@ -94,8 +94,7 @@ pub struct RedisPresence {
 /// (so shows up in the registry) within a reaper interval after that: one more interval is
 /// margin for a busy node.
 pub(super) fn settle_after_data_loss(reaper_interval: Duration) -> Duration {
-    let reconnect =
-        u64::from(crate::RECONNECT_MAX_DELAY_MS) + u64::from(crate::RECONNECT_JITTER_MS);
+    let reconnect = u64::from(RECONNECT_MAX_DELAY_MS) + u64::from(RECONNECT_JITTER_MS);
     Duration::from_millis(reconnect) + reaper_interval.saturating_mul(2)
 }
 
