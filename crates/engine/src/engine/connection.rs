@@ -131,6 +131,9 @@ impl Connection {
         };
         match engine.join_locked(&self.conn, &membership).await {
             Ok(t) => {
+                // Most connections join one room: room for one, not the four a first push
+                // reserves (80 bytes a slot, for the connection's life).
+                ms.reserve_exact(1);
                 ms.push(membership);
                 Ok(t)
             }
