@@ -108,7 +108,8 @@ async fn no_counts_on_presence_channels_nor_when_the_app_does_not_enable_them() 
     subscribe(&mut b, &sid, "presence-room", Some("bob")).await;
     let seen = until_pong(&mut a).await;
     assert!(
-        seen.iter().any(|v| v["event"] == "pusher_internal:member_added"),
+        seen.iter()
+            .any(|v| v["event"] == "pusher_internal:member_added"),
         "{seen:?}"
     );
     assert!(

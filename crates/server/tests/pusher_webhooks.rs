@@ -102,7 +102,9 @@ async fn an_accepted_client_event_sends_one_client_event_webhook() {
     subscribe(&mut bob, &sid, "presence-room", Some("bob")).await;
     assert_eq!(hooks.take(3).await.len(), 3);
     alice
-        .send_json(json!({"event": "client-typing", "channel": "presence-room", "data": {"on": true}}))
+        .send_json(
+            json!({"event": "client-typing", "channel": "presence-room", "data": {"on": true}}),
+        )
         .await;
     bob.until(|v| v["event"] == "client-typing").await;
     // A refused one (not subscribed) sends nothing.

@@ -134,9 +134,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_storm_is_one_count_per_interval_and_the_last_count_wins() {
         let engine = Engine::start(EngineConfig::default(), Backend::memory());
-        let counts =
-            SubscriptionCounts::new(vec!["pusher:a:".into()], Duration::from_millis(500), &engine)
-                .unwrap();
+        let counts = SubscriptionCounts::new(
+            vec!["pusher:a:".into()],
+            Duration::from_millis(500),
+            &engine,
+        )
+        .unwrap();
         let room = Room::parse("pusher:a:news").unwrap();
         assert!(counts.enabled(&room));
         assert!(!counts.enabled(&Room::parse("pusher:b:news").unwrap()));
@@ -163,8 +166,8 @@ mod tests {
     #[tokio::test]
     async fn interval_zero_renders_every_change() {
         let engine = Engine::start(EngineConfig::default(), Backend::memory());
-        let counts = SubscriptionCounts::new(vec!["pusher:a:".into()], Duration::ZERO, &engine)
-            .unwrap();
+        let counts =
+            SubscriptionCounts::new(vec!["pusher:a:".into()], Duration::ZERO, &engine).unwrap();
         let room = Room::parse("pusher:a:news").unwrap();
         assert_eq!(counts.changed(&room, 1, 1), Some(1));
         assert_eq!(counts.changed(&room, 2, 2), Some(2));
