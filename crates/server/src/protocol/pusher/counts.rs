@@ -112,7 +112,7 @@ impl SubscriptionCounts {
                 event: SUBSCRIPTION_COUNT.into(),
                 data: json!({"subscription_count": count, "version": version}),
                 from: None,
-                ts_ms: super::now_ms(),
+                ts_ms: activenow_engine::clock::now_ms(),
             };
             self.engine
                 .deliver_local(&room, RoomEvent::Publication(publication));
