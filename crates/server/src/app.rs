@@ -35,7 +35,8 @@ pub struct AppInner {
     /// The Socket.IO renderer, which also holds the Socket.IO server handle.
     pub socketio: Arc<crate::protocol::socketio::SocketIoRenderer>,
     /// One sender per Pusher app with a `webhook_url` (flushed on shutdown).
-    pub pusher_webhooks: Vec<crate::services::webhooks::Webhooks>,
+    /// Each Pusher app's webhook sender, by app id (apps with a webhook URL only).
+    pub pusher_webhooks: Vec<(String, crate::services::webhooks::Webhooks)>,
     /// The webhook sender (`WEBHOOK_URL` set): online-status and room events.
     pub webhooks: Option<crate::services::webhooks::Webhooks>,
     /// The online-status adapter (HTTP heartbeats, ping sockets, webhooks).
@@ -93,12 +94,12 @@ impl AppState {
             engine.observe_all(room);
         }
         let online = crate::services::online::Online::start(&engine, &settings, webhooks.clone());
-        let pusher = crate::protocol::pusher::Pusher::new(&settings);
+        let pusher = crate::protocol::pusher::Pusher::new(&settings, &engine);
         let pusher_webhooks = pusher_webhooks(&settings, &pusher);
         if let Some(observer) = crate::services::webhooks::PusherWebhooks::new(
             pusher_webhooks
                 .iter()
-                .map(|(prefix, w)| crate::services::webhooks::AppHooks {
+                .map(|(_, prefix, w)| crate::services::webhooks::AppHooks {
                     prefix: prefix.clone(),
                     webhooks: w.clone(),
                 })
@@ -116,7 +117,10 @@ impl AppState {
             channels: crate::protocol::channels::Channels::new(&settings),
             limits: crate::transport::per_ip::IpLimits::new(&settings),
             pusher,
-            pusher_webhooks: pusher_webhooks.into_iter().map(|(_, w)| w).collect(),
+            pusher_webhooks: pusher_webhooks
+                .into_iter()
+                .map(|(id, _, w)| (id, w))
+                .collect(),
             server_api: crate::protocol::server_api::ServerApiState {
                 engine: engine.clone(),
                 settings: Arc::new(settings.clone()),
@@ -131,11 +135,11 @@ impl AppState {
     }
 }
 
-/// A Pusher-signed sender for each app with a webhook URL, with its room prefix.
+/// A Pusher-signed sender for each app with a webhook URL, with its id and room prefix.
 fn pusher_webhooks(
     settings: &Settings,
     pusher: &crate::protocol::pusher::Pusher,
-) -> Vec<(String, crate::services::webhooks::Webhooks)> {
+) -> Vec<(String, String, crate::services::webhooks::Webhooks)> {
     use crate::services::webhooks::{Signing, Target, Webhooks};
     pusher
         .apps
@@ -149,7 +153,8 @@ fn pusher_webhooks(
                     secret: app.secret.clone(),
                 },
             };
-            Webhooks::start_for(settings, target, "*", "*").map(|w| (app.room_prefix(), w))
+            Webhooks::start_for(settings, target, "*", "*")
+                .map(|w| (app.id.clone(), app.room_prefix(), w))
         })
         .collect()
 }
@@ -244,7 +249,7 @@ impl Server {
         }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let _ = tokio::time::timeout(left, self.state.online.drain(left)).await;
-        for w in &self.state.pusher_webhooks {
+        for (_, w) in &self.state.pusher_webhooks {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             w.flush(left).await;
         }

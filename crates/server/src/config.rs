@@ -301,7 +301,8 @@ settings! {
     /// Pusher: the app secret that signs channel authorizations and API calls [default: unset].
     pusher_app_secret: String = String::new(), "PUSHER_APP_SECRET", secret;
     /// Pusher: where the PUSHER_APP_ID app's webhooks (`channel_occupied`, `channel_vacated`,
-    /// `member_added`, `member_removed`, signed with X-Pusher-Signature) are POSTed; unset =
+    /// `member_added`, `member_removed`, `client_event`, signed with X-Pusher-Signature) are
+    /// POSTed; unset =
     /// none. `[[pusher.apps]]` entries set `webhook_url` [default: unset].
     pusher_app_webhook_url: String = String::new(), "PUSHER_APP_WEBHOOK_URL";
     /// Pusher: clients may send `client-*` events on private and presence channels (Pusher's
@@ -310,6 +311,16 @@ settings! {
     /// Pusher: client events per second one socket may send; more get pusher:error 4301
     /// and are dropped (Pusher: 10) [default: 10].
     pusher_client_event_rate: u32 = 10, "PUSHER_CLIENT_EVENT_RATE";
+    /// Pusher: subscribers of public and private channels get
+    /// `pusher_internal:subscription_count` when the channel's subscription count changes
+    /// (Pusher's "Enable subscription counting" app setting); `[[pusher.apps]]` entries set
+    /// `subscription_count_events` [default: false].
+    pusher_subscription_count_events: bool = false, "PUSHER_SUBSCRIPTION_COUNT_EVENTS";
+    /// Pusher: subscription counts coalesce per channel and node to at most one event per
+    /// this many milliseconds (the first change after a quiet spell at once, the newest at the
+    /// end of the window), so a join storm is not N^2 frames; 0 = every change
+    /// [default: 500].
+    pusher_subscription_count_interval_ms: u64 = 500, "PUSHER_SUBSCRIPTION_COUNT_INTERVAL_MS";
     /// Pusher: the `activity_timeout` sent to clients, seconds; the server pings a socket
     /// this often and closes it with 4201 after 30 s (at most the timeout itself) more of
     /// silence [default: 120].

@@ -85,6 +85,51 @@ async fn presence_and_public_channels_send_pushers_webhooks() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn an_accepted_client_event_sends_one_client_event_webhook() {
+    let (url, mut hooks) = receiver().await;
+    let server = spawn(activenow::Settings {
+        pusher_app_id: "hooks".into(),
+        pusher_app_key: KEY.into(),
+        pusher_app_secret: SECRET.into(),
+        pusher_app_webhook_url: url,
+        ..settings()
+    })
+    .await;
+    let (mut alice, sid_alice) = connect(&server).await;
+    subscribe(&mut alice, &sid_alice, "presence-room", Some("alice")).await;
+    let (mut bob, sid) = connect(&server).await;
+    subscribe(&mut bob, &sid, "presence-room", Some("bob")).await;
+    assert_eq!(hooks.take(3).await.len(), 3);
+    alice
+        .send_json(
+            json!({"event": "client-typing", "channel": "presence-room", "data": {"on": true}}),
+        )
+        .await;
+    bob.until(|v| v["event"] == "client-typing").await;
+    // A refused one (not subscribed) sends nothing.
+    alice
+        .send_json(json!({"event": "client-x", "channel": "presence-other", "data": {}}))
+        .await;
+    alice.until(|v| v["event"] == "pusher:error").await;
+    assert_eq!(
+        hooks.next_event().await,
+        json!({
+            "name": "client_event",
+            "channel": "presence-room",
+            "event": "client-typing",
+            "data": "{\"on\":true}",
+            "socket_id": sid_alice,
+            "user_id": "alice",
+        })
+    );
+    // The next webhook is the next thing that happened: no client_event for the refused one.
+    bob.close().await;
+    assert_eq!(hooks.next().await, "member_removed presence-room bob");
+    alice.close().await;
+    server.stop().await;
+}
+
 #[test]
 fn a_webhook_url_must_be_http() {
     let s = activenow::Settings {

@@ -12,7 +12,7 @@ use crate::error::EngineError;
 use crate::model::{
     ConnId, Identity, Member, PresenceEvent, Publication, Room, RoomEvent, RoomMessage, State,
 };
-use crate::store::{JoinOutcome, UpdateTarget};
+use crate::store::{JoinOutcome, MessageSink, UpdateTarget};
 
 impl Engine {
     /// Calls `observer` with every transition of `room` that this node's store calls produce.
@@ -114,6 +114,17 @@ impl Engine {
         self.shared.metrics.events_published.inc();
         self.timed(self.shared.backend.broker.publish(&msg)).await?;
         Ok(())
+    }
+
+    /// Delivers `event` to this node's subscribers of `room` only (no broker, no other node),
+    /// rendered once per protocol present: for events a protocol derives on every node from
+    /// events every node already saw (Pusher's coalesced subscription counts).
+    pub fn deliver_local(&self, room: &Room, event: RoomEvent) {
+        self.shared.hub.deliver(&RoomMessage {
+            room: room.clone(),
+            event,
+            exclude: None,
+        });
     }
 
     pub(super) async fn publish_transitions(

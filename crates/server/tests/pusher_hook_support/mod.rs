@@ -41,19 +41,11 @@ pub struct Hooks {
 }
 
 impl Hooks {
-    pub async fn next(&mut self) -> String {
+    /// The next event as sent (one of a batch's `events`).
+    pub async fn next_event(&mut self) -> Value {
         loop {
             if let Some(e) = self.pending.pop_front() {
-                let mut s = format!(
-                    "{} {}",
-                    e["name"].as_str().unwrap(),
-                    e["channel"].as_str().unwrap()
-                );
-                if let Some(u) = e["user_id"].as_str() {
-                    s.push(' ');
-                    s.push_str(u);
-                }
-                return s;
+                return e;
             }
             let body = tokio::time::timeout(Duration::from_secs(20), self.rx.recv())
                 .await
@@ -63,6 +55,21 @@ impl Hooks {
             self.pending
                 .extend(body["events"].as_array().expect("events").iter().cloned());
         }
+    }
+
+    /// The next event as `"<name> <channel>[ <user_id>]"`.
+    pub async fn next(&mut self) -> String {
+        let e = self.next_event().await;
+        let mut s = format!(
+            "{} {}",
+            e["name"].as_str().unwrap(),
+            e["channel"].as_str().unwrap()
+        );
+        if let Some(u) = e["user_id"].as_str() {
+            s.push(' ');
+            s.push_str(u);
+        }
+        s
     }
 
     pub async fn take(&mut self, n: usize) -> Vec<String> {

@@ -20,12 +20,16 @@ pub struct AppConfig {
     /// Pusher's "Enable client events" switch [default: PUSHER_CLIENT_EVENTS].
     #[serde(default)]
     pub client_events: Option<bool>,
+    /// Pusher's "Enable subscription counting" switch: `pusher_internal:subscription_count` to
+    /// subscribers of public and private channels [default: PUSHER_SUBSCRIPTION_COUNT_EVENTS].
+    #[serde(default)]
+    pub subscription_count_events: Option<bool>,
     /// Sockets of this app on one node (0 = only MAX_CONNECTIONS); more are closed with 4004
     /// [default: 0].
     #[serde(default)]
     pub max_connections: Option<usize>,
     /// Where this app's Pusher-style webhooks (`channel_occupied`, `channel_vacated`,
-    /// `member_added`, `member_removed`) are POSTed; unset = none [default: unset; the
+    /// `member_added`, `member_removed`, `client_event`) are POSTed; unset = none [default: unset; the
     /// environment's app: PUSHER_APP_WEBHOOK_URL].
     #[serde(default)]
     pub webhook_url: Option<String>,
@@ -48,6 +52,7 @@ pub fn env_app(id: &str, key: &str, secret: &str) -> Option<AppConfig> {
         secret: secret.to_owned(),
         max_presence_members: None,
         client_events: None,
+        subscription_count_events: None,
         max_connections: None,
         webhook_url: None,
     })

@@ -18,6 +18,8 @@ pub struct App {
     pub secret: String,
     pub max_presence_members: u64,
     pub client_events: bool,
+    /// `pusher_internal:subscription_count` on public and private channels.
+    pub subscription_count_events: bool,
     /// 0 = no per-app cap.
     pub max_connections: usize,
     /// Pusher-style webhooks go there; empty = none.
@@ -45,6 +47,9 @@ impl App {
                 .max_presence_members
                 .unwrap_or(settings.pusher_max_presence_members),
             client_events: c.client_events.unwrap_or(settings.pusher_client_events),
+            subscription_count_events: c
+                .subscription_count_events
+                .unwrap_or(settings.pusher_subscription_count_events),
             max_connections: c.max_connections.unwrap_or(0),
             webhook_url: c.webhook_url.clone().unwrap_or_default(),
             connections: Arc::new(AtomicUsize::new(0)),

@@ -213,6 +213,7 @@ mod tests {
             secret: "7ad3773142a6692b25b8".into(),
             max_presence_members: None,
             client_events: None,
+            subscription_count_events: None,
             max_connections: None,
             webhook_url: None,
         };

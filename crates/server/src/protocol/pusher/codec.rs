@@ -3,13 +3,18 @@
 //! subscription_succeeded, member_added/removed) are encoded that way; pusher-js decodes
 //! either form. [`PusherRenderer`] encodes each engine event once per room.
 
-use activenow_engine::{EventKind, Identity, Publication, Renderer, Room, RoomEvent};
+use std::sync::Arc;
+
+use activenow_engine::{
+    EventKind, Identity, PresenceEvent, Publication, Renderer, Room, RoomEvent,
+};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 pub use super::app_config::valid_key;
+use super::counts::{SubscriptionCounts, SUBSCRIPTION_COUNT};
 use super::ROOM_PREFIX;
 use crate::close::pusher_code as code;
 
@@ -269,10 +274,41 @@ pub fn event(channel: &str, p: &Publication) -> Bytes {
     })
 }
 
+/// `pusher_internal:subscription_count` with `{"subscription_count":N}` as a JSON string.
+pub fn subscription_count(channel: &str, count: u64) -> Bytes {
+    let data = json!({"subscription_count": count});
+    encode(&json!({
+        "event": "pusher_internal:subscription_count",
+        "channel": channel,
+        "data": stringified(&data),
+    }))
+}
+
 /// Pusher frames of a room's events: publications, member_added (a publication, see
-/// [`MEMBER_ADDED`]) and member_removed (the engine's leave of an identity's last connection,
-/// which also covers reaped dead nodes).
-pub struct PusherRenderer;
+/// [`MEMBER_ADDED`]), member_removed (the engine's leave of an identity's last connection,
+/// which also covers reaped dead nodes) and, for the apps that enable them, subscription
+/// counts of public and private channels (see [`super::counts`]).
+#[derive(Default)]
+pub struct PusherRenderer {
+    pub counts: Option<Arc<SubscriptionCounts>>,
+}
+
+impl PusherRenderer {
+    /// The count frame of a join or leave on a public or private channel, when its app
+    /// enables subscription count events and the coalescing window lets it through.
+    fn count_frame(&self, room: &Room, channel: &str, e: &PresenceEvent) -> Option<Bytes> {
+        let counts = self.counts.as_ref()?;
+        if e.kind == EventKind::Update
+            || ChannelKind::of(channel) == ChannelKind::Presence
+            || channel.starts_with('#')
+            || !counts.enabled(room)
+        {
+            return None;
+        }
+        let n = counts.changed(room, e.version, e.count)?;
+        Some(subscription_count(channel, n))
+    }
+}
 
 impl Renderer for PusherRenderer {
     fn render(&self, room: &Room, room_event: &RoomEvent) -> Option<Bytes> {
@@ -283,6 +319,10 @@ impl Renderer for PusherRenderer {
                 "channel": channel,
                 "data": stringified(&p.data),
             }))),
+            RoomEvent::Publication(p) if p.event == SUBSCRIPTION_COUNT => {
+                let n = p.data["subscription_count"].as_u64()?;
+                Some(subscription_count(channel, n))
+            }
             // Another protocol's internal publication to a room of the same name (Socket.IO
             // metadata); not part of this protocol.
             RoomEvent::Publication(p) if p.event.starts_with('\u{1}') => {
@@ -308,7 +348,7 @@ impl Renderer for PusherRenderer {
                     "data": stringified(&data),
                 })))
             }
-            RoomEvent::Presence(_) => None,
+            RoomEvent::Presence(e) => self.count_frame(room, channel, e),
         }
     }
 }
@@ -412,7 +452,7 @@ mod tests {
             from: Some(Identity::new("u1")),
             ts_ms: 1,
         };
-        let frame = PusherRenderer
+        let frame = PusherRenderer::default()
             .render(&room, &RoomEvent::Publication(p))
             .unwrap();
         assert_eq!(
@@ -425,7 +465,7 @@ mod tests {
             from: None,
             ts_ms: 1,
         };
-        assert!(PusherRenderer
+        assert!(PusherRenderer::default()
             .render(&room, &RoomEvent::Publication(internal))
             .is_none());
         let foreign = Room::parse("demo").unwrap();
@@ -435,7 +475,7 @@ mod tests {
             from: None,
             ts_ms: 1,
         };
-        assert!(PusherRenderer
+        assert!(PusherRenderer::default()
             .render(&foreign, &RoomEvent::Publication(p))
             .is_none());
     }

@@ -18,6 +18,7 @@
 //! - `presence`: presence members from `channel_data`, and the members object.
 //! - `attributes`: `user_count` / `subscription_count` of the API's `info`.
 //! - `cache`: cache channels' last event, in the engine's metadata store.
+//! - `counts`: subscription count events, coalesced per channel.
 //! - `http`: the REST API (`events`, `batch_events`, `channels`, `users`).
 //! - `terminate`: `terminate_connections`, through each signed-in user's control room.
 
@@ -27,6 +28,7 @@ mod attributes;
 pub mod auth;
 mod cache;
 pub mod codec;
+mod counts;
 mod handler;
 mod http;
 mod presence;
@@ -35,7 +37,9 @@ mod terminate;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use activenow_engine::{ConnId, Renderer, Room};
+use std::time::Duration;
+
+use activenow_engine::{ConnId, Engine, Renderer, Room};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -87,10 +91,19 @@ pub struct Pusher {
 }
 
 impl Pusher {
-    pub fn new(settings: &Settings) -> Pusher {
+    pub fn new(settings: &Settings, engine: &Engine) -> Pusher {
+        let apps = apps::load(settings);
+        let counting = apps
+            .iter()
+            .filter(|a| a.subscription_count_events)
+            .map(App::room_prefix)
+            .collect();
+        let interval = Duration::from_millis(settings.pusher_subscription_count_interval_ms);
         Pusher {
-            apps: apps::load(settings),
-            renderer: Arc::new(PusherRenderer),
+            apps,
+            renderer: Arc::new(PusherRenderer {
+                counts: counts::SubscriptionCounts::new(counting, interval, engine),
+            }),
             node: rand::random::<u32>() % 1_000_000_000,
             seq: AtomicU64::new(1),
         }

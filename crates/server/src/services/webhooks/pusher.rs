@@ -1,5 +1,6 @@
 //! Pusher-style webhooks, per Pusher app: `channel_occupied`, `channel_vacated` (any
-//! channel), `member_added`, `member_removed` (presence channels, once per user), POSTed as
+//! channel), `member_added`, `member_removed` (presence channels, once per user) and
+//! `client_event` (sent by the node that accepted the client event, [`client_event`]), POSTed as
 //! Pusher does: `{"time_ms", "events": [{"name", "channel", "user_id"?}]}` with
 //! `X-Pusher-Key` and `X-Pusher-Signature` (hex HMAC-SHA256 of the body under the app
 //! secret). Built on the same observer hand-off and sender as the room webhooks, so each
@@ -23,6 +24,43 @@ struct PusherEvent<'a> {
     channel: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ClientEvent<'a> {
+    name: &'static str,
+    channel: &'a str,
+    event: &'a str,
+    data: &'a str,
+    socket_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+}
+
+/// Queues Pusher's `client_event` webhook: a client event the node accepted on `channel`
+/// (`data` as a string, as Pusher sends it: a string the client sent as is, any other JSON as
+/// its text; `user_id` on presence channels). Never waits; dropped and counted when the
+/// queue is full.
+pub fn client_event(
+    w: &Webhooks,
+    channel: &str,
+    event: &str,
+    data: &str,
+    socket_id: &str,
+    user_id: Option<&str>,
+) {
+    let event = ClientEvent {
+        name: "client_event",
+        channel,
+        event,
+        data,
+        socket_id,
+        user_id,
+    };
+    match serde_json::to_vec(&event) {
+        Ok(body) => w.enqueue_batched(Bytes::from(body)),
+        Err(e) => tracing::warn!(error = %e, "a Pusher client_event webhook could not be encoded"),
+    }
 }
 
 /// One app's room prefix (`pusher:{id}:`) and its sender.

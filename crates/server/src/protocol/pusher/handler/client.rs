@@ -12,6 +12,7 @@ use super::super::terminate::{self, Terminator};
 use super::super::{auth, now_ms};
 use super::PusherSocket;
 use crate::close::pusher_code as code;
+use crate::services::webhooks::pusher::client_event as client_event_hook;
 use crate::transport::rate::Verdict;
 use crate::transport::ws::Reply;
 
@@ -113,17 +114,40 @@ impl PusherSocket<'_> {
             ));
         }
         let sub = &self.subscriptions[i];
+        let data: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+        let hook = self
+            .app
+            .pusher_webhooks
+            .iter()
+            .find(|(id, _)| *id == self.pusher_app.id)
+            .map(|(_, w)| w);
+        // Pusher's webhook carries `data` as a string: a string as sent, other JSON as text.
+        let hook_event = hook.map(|w| {
+            let text = data.as_str().map_or_else(|| raw.to_owned(), str::to_owned);
+            (w, event.clone(), text)
+        });
         let publication = Publication {
             event,
-            data: serde_json::from_str(raw).unwrap_or(Value::Null),
+            data,
             from: sub.user.clone(),
             ts_ms: now_ms(),
         };
         let room = sub.room.clone();
         let exclude = Some(self.conn.id().clone());
+        let user = publication.from.clone();
         if let Err(e) = self.app.engine.publish(&room, publication, exclude).await {
             tracing::warn!(error = %e, "pusher client event failed");
             return Err((code::GENERIC, "client event failed; retry".into()));
+        }
+        if let Some((w, event, data)) = hook_event {
+            client_event_hook(
+                w,
+                channel,
+                &event,
+                &data,
+                self.conn.id().as_str(),
+                user.as_ref().map(Identity::as_str),
+            );
         }
         Ok(())
     }
