@@ -85,6 +85,19 @@ pub(crate) async fn resubscribe(
     Ok(())
 }
 
+/// The JSON text of an update's [`RoomMessage`] before the member's `conn` value and after
+/// its `version` value: `lua/update.lua` puts the member, `identity_changed`, `count` and
+/// `version` between them and publishes the message itself. What subscribers receive is the
+/// same `RoomMessage` [`RedisBroker::publish`] would have sent (the field order of its
+/// serialization, state keys in any order); `tests/update_publish.rs` decodes it.
+pub(crate) fn update_message_parts(room: &Room, ts_ms: u64) -> (String, String) {
+    let room = serde_json::Value::from(room.as_str());
+    (
+        format!(r#"{{"room":{room},"event":{{"Presence":{{"kind":"update","member":{{"conn":"#),
+        format!(r#","ts_ms":{ts_ms}}}}}}}"#),
+    )
+}
+
 #[async_trait]
 impl Broker for RedisBroker {
     fn attach(&self, sink: Arc<dyn MessageSink>) {

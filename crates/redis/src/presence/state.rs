@@ -83,6 +83,9 @@ pub struct RedisPresence {
     /// The data epoch, the live nodes and the outage being reconciled.
     pub(super) recon: Mutex<Reconcile>,
     pub(super) lookback: Duration,
+    /// The command the update script publishes its room messages with (`SPUBLISH` on
+    /// Redis 7 or later, as the broker subscribes, else `PUBLISH`).
+    pub(super) publish: &'static str,
 }
 
 /// Ticks one `seen` refresh round is spread over: each connection is refreshed at least
@@ -111,6 +114,7 @@ impl RedisPresence {
         options: &RedisOptions,
         lost: Arc<AtomicBool>,
         listening: Listening,
+        sharded: bool,
     ) -> RedisPresence {
         let node_id = options.node_id.as_str();
         RedisPresence {
@@ -133,6 +137,7 @@ impl RedisPresence {
             orphans: Mutex::new(Vec::new()),
             recon: Mutex::new(Reconcile::default()),
             lookback: options.lookback,
+            publish: if sharded { "SPUBLISH" } else { "PUBLISH" },
         }
     }
 
