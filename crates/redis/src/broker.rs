@@ -1,6 +1,7 @@
 //! [`RedisBroker`]: room messages between nodes over Redis pub/sub.
 //!
-//! One channel per room, carrying the engine's [`RoomMessage`] as JSON. With Redis 7 or later
+//! One channel per room, carrying the engine's [`RoomMessage`] as JSON (an update's message
+//! is published by the update script itself, built around [`update_message_parts`]). With Redis 7 or later
 //! the channel is *sharded* (`SPUBLISH`/`SSUBSCRIBE`): in a cluster a message only travels to
 //! the shard that owns the room's slot instead of being broadcast to every shard; older
 //! servers get plain `PUBLISH`/`SUBSCRIBE`. Subscribing waits for the server's confirmation,
