@@ -60,7 +60,7 @@ fn patch() -> State {
     );
     p.insert("周报".into(), json!("第一章 ✓"));
     p.insert("big".into(), json!(9007199254740993u64));
-    p.insert("pi".into(), json!(3.141592653589793));
+    p.insert("fraction".into(), json!(1234567890.1234567));
     p.insert("empty".into(), json!([]));
     p.insert("obj".into(), json!({}));
     p.insert("seq".into(), json!(42));
