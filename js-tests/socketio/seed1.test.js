@@ -80,12 +80,16 @@ test("lastSeenMs in a later joiner's snapshot follows the member's heartbeats", 
   try {
     const joined = await ask(a, 'presence:join', { roomId: room, userId: 'alice' });
     const first = joined.snapshot[0].lastSeenMs;
-    // Heartbeats until the wall clock has moved past the join (no sleep: each is awaited).
+    // Heartbeats until one is sent after the wall clock has moved past the join (no sleep:
+    // each is awaited). The send time counts, not the ack's: on a loaded machine one slow
+    // ack could otherwise end the loop with only a heartbeat of the join's millisecond.
     let beat;
+    let sentAt;
     do {
+      sentAt = Date.now();
       beat = await ask(a, 'presence:heartbeat', {});
       assert.equal(beat.ok, true);
-    } while (Date.now() <= first + 20);
+    } while (sentAt <= first + 20);
     const later = await ask(b, 'presence:join', { roomId: room, userId: 'bob' });
     const alice = later.snapshot.find((m) => m.userId === 'alice');
     assert.ok(alice.lastSeenMs > first, `lastSeenMs ${alice.lastSeenMs} moved past the join at ${first}`);

@@ -24,6 +24,9 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// Queue capacity an empty outbox may keep (frames are 32-byte handles).
+const SMALL_QUEUE: usize = 8;
+
 /// Why the engine wants a socket closed; the protocol adapter maps it to a close code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloseCause {
@@ -234,6 +237,12 @@ impl Outbox {
         if let Some(frame) = state.frames.pop_front() {
             if state.frames.len() < self.inner.limits.capacity {
                 state.full_since = None;
+            }
+            // A burst (a room's joins at start-up) grows the queue; an idle socket should not
+            // keep that memory for the rest of its life. Small queues keep theirs, so a busy
+            // socket does not allocate per frame.
+            if state.frames.is_empty() && state.frames.capacity() > SMALL_QUEUE {
+                state.frames = VecDeque::new();
             }
             return Some(Outgoing::Frame(frame));
         }

@@ -60,6 +60,7 @@ pub use locks::RedisLocks;
 pub use metadata::RedisMetadata;
 pub use online::RedisOnlineRecords;
 pub use options::RedisOptions;
+use options::{RECONNECT_JITTER_MS, RECONNECT_MAX_DELAY_MS};
 use presence::Listening;
 pub use presence::RedisPresence;
 pub use sessions::RedisSessions;
@@ -195,8 +196,14 @@ fn builder(options: &RedisOptions) -> Result<Builder, RedisError> {
             p.broadcast_channel_capacity = COMMAND_CLIENT_BUFFER;
         })
         // Forever, 100 ms doubling up to 2 s (plus fred's jitter).
-        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
+        .set_policy(reconnect_policy());
     Ok(builder)
+}
+
+fn reconnect_policy() -> ReconnectPolicy {
+    let mut policy = ReconnectPolicy::new_exponential(0, 100, RECONNECT_MAX_DELAY_MS, 2);
+    policy.set_jitter(RECONNECT_JITTER_MS);
+    policy
 }
 
 /// Pub/sub health. The subscriber is listening when it is connected and has subscribed
@@ -224,8 +231,10 @@ fn watch_subscriber(
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
             tracing::info!("pub/sub reconnected and re-subscribed");
-            listening.store(true, Ordering::Relaxed);
+            // Lost first: a tick between the two stores must not find this node listening
+            // and not lost (it would mark itself ready before re-asserting).
             lost.store(true, Ordering::Relaxed);
+            listening.store(true, Ordering::Relaxed);
             Ok(())
         }
     });

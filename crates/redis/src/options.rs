@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+/// The longest wait between two reconnection attempts (ms), jitter excluded.
+pub(crate) const RECONNECT_MAX_DELAY_MS: u32 = 2_000;
+/// The most jitter added to each reconnection wait (ms; fred's default, set explicitly).
+pub(crate) const RECONNECT_JITTER_MS: u32 = 100;
+
 /// How to reach Redis and who this node is.
 #[derive(Clone, Debug)]
 pub struct RedisOptions {

@@ -108,10 +108,11 @@ settings! {
     /// may make no progress, before the connection is closed as a slow consumer and its TCP
     /// stream dropped [default: 5000].
     slow_consumer_timeout_ms: u64 = 5000, "SLOW_CONSUMER_TIMEOUT_MS";
-    /// WebSocket read buffer per connection, bytes [default: 4096].
+    /// Most bytes one WebSocket read takes from the kernel, into a buffer each worker thread
+    /// shares; a socket keeps bytes only of an incomplete frame [default: 4096].
     ws_read_buffer_bytes: usize = 4096, "WS_READ_BUFFER_BYTES";
-    /// WebSocket write buffer per connection, bytes (written out when reached or on flush)
-    /// [default: 4096].
+    /// Output a WebSocket queues before writing it (written out when reached or on flush);
+    /// the buffer exists only while it holds unwritten bytes [default: 4096].
     ws_write_buffer_bytes: usize = 4096, "WS_WRITE_BUFFER_BYTES";
     /// Concurrent WebSockets this node accepts; beyond it upgrades get 503 [default: 200000].
     max_connections: u64 = 200_000, "MAX_CONNECTIONS";

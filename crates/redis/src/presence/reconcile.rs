@@ -9,9 +9,13 @@
 //!   and the leaves that happened meanwhile become *orphans*, announced by `lua/forget.lua`
 //!   although Redis no longer holds them.
 //! - a node holds back every leave, orphan and dead-node sweep until each node that was
-//!   alive at its last tick before the outage has marked itself *ready* (re-asserted, and
-//!   listening on pub/sub again), or until the lookback has passed (a node that does not
-//!   come back by then is dead, and dead-node reaping takes over). The held-back leaves are
+//!   alive at its last tick before the outage, and each node the registry shows alive since,
+//!   has marked itself *ready* (re-asserted, and listening on pub/sub again), or until the
+//!   lookback has passed (a node that does not come back by then is dead, and dead-node
+//!   reaping takes over). After a data loss it also waits the *settle time* (see
+//!   `settle_after_data_loss`): a node that registered less than one tick before the outage
+//!   is in no node's noted list and the emptied registry forgets it, so only its coming
+//!   back (within one capped reconnection wait) makes it known. The held-back leaves are
 //!   then computed against rooms that every node has re-asserted (so no count dips, and an
 //!   identity still connected elsewhere does not "leave"), and every node's sockets hear
 //!   them.
@@ -139,14 +143,27 @@ impl RedisPresence {
             .filter(|n| *n != self.incarnation)
             .collect();
         let self_ready = self.listening.is_listening() && !self.lost.load(Ordering::Relaxed);
-        let Some(o) = &mut r.outage else {
+        let Reconcile { outage, peers, .. } = &mut *r;
+        let Some(o) = outage else {
             return;
         };
         let back_at = *o.back_at.get_or_insert_with(Instant::now);
         let ready: HashSet<&String> = view.ready.iter().collect();
-        let waiting: Vec<&String> = o.peers.iter().filter(|p| !ready.contains(p)).collect();
-        let gave_up = back_at.elapsed() >= self.lookback;
-        if !self_ready || !(waiting.is_empty() || gave_up) {
+        // The nodes noted before the outage, and every node the registry shows alive now: a
+        // node that registered after this node's last tick before the outage is in no noted
+        // list, and must be waited for as well once it shows up.
+        let mut waiting: Vec<&String> = o.peers.iter().filter(|p| !ready.contains(p)).collect();
+        for p in peers.iter() {
+            if !ready.contains(p) && !waiting.contains(&p) {
+                waiting.push(p);
+            }
+        }
+        let elapsed = back_at.elapsed();
+        let gave_up = elapsed >= self.lookback;
+        // After a data loss the registry no longer knows such a node until it reconnects
+        // and ticks: give every node that time to show up (see `settle_after_data_loss`).
+        let settled = !o.data_lost || elapsed >= self.settle;
+        if !self_ready || !((waiting.is_empty() && settled) || gave_up) {
             return;
         }
         if !waiting.is_empty() {

@@ -16,7 +16,7 @@ use fred::types::Value;
 
 use crate::error::{protocol, store_error};
 use crate::keys::Keys;
-use crate::options::RedisOptions;
+use crate::options::{RedisOptions, RECONNECT_JITTER_MS, RECONNECT_MAX_DELAY_MS};
 use crate::record::{self, int};
 use crate::scripts::{eval_all, Call, Scripts};
 
@@ -83,9 +83,22 @@ pub struct RedisPresence {
     /// The data epoch, the live nodes and the outage being reconciled.
     pub(super) recon: Mutex<Reconcile>,
     pub(super) lookback: Duration,
+    /// After Redis lost its data, how long a node waits (from Redis answering) for nodes it
+    /// could not note before the outage to show up: see [`settle_after_data_loss`].
+    pub(super) settle: Duration,
     /// The command the update script publishes its room messages with (`SPUBLISH` on
     /// Redis 7 or later, as the broker subscribes, else `PUBLISH`).
     pub(super) publish: &'static str,
+}
+
+/// A node that registered less than one tick before the outage began is in nobody's noted
+/// peers, and an empty Redis no longer knows it. Every node alive before the outage
+/// reconnects within one capped back-off wait (plus jitter) of Redis answering, and ticks
+/// (so shows up in the registry) within a reaper interval after that: one more interval is
+/// margin for a busy node.
+pub(super) fn settle_after_data_loss(reaper_interval: Duration) -> Duration {
+    let reconnect = u64::from(RECONNECT_MAX_DELAY_MS) + u64::from(RECONNECT_JITTER_MS);
+    Duration::from_millis(reconnect) + reaper_interval.saturating_mul(2)
 }
 
 /// Ticks one `seen` refresh round is spread over: each connection is refreshed at least
@@ -137,6 +150,7 @@ impl RedisPresence {
             orphans: Mutex::new(Vec::new()),
             recon: Mutex::new(Reconcile::default()),
             lookback: options.lookback,
+            settle: settle_after_data_loss(options.reaper_interval),
             publish: if sharded { "SPUBLISH" } else { "PUBLISH" },
         }
     }

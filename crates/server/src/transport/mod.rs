@@ -13,4 +13,5 @@ pub mod origin;
 pub mod per_ip;
 pub mod rate;
 pub mod serve;
+pub mod websocket;
 pub mod ws;

@@ -112,11 +112,18 @@ impl Watch {
 /// The accepted socket, with the watchdog's view of its reads and the per-IP places it
 /// holds: its own (direct clients) or, behind a trusted proxy, the forwarded client's of the
 /// WebSocket it carries. Both are released when the socket closes, upgraded or not.
-struct Stream {
+pub(crate) struct Stream {
     tcp: TcpStream,
     watch: Arc<Watch>,
     _slot: Option<IpSlot>,
     forwarded: Arc<Mutex<Option<IpSlot>>>,
+}
+
+impl Stream {
+    /// The socket itself, for the WebSocket that takes the stream over after the upgrade.
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
 }
 
 impl AsyncRead for Stream {

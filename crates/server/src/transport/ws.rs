@@ -1,8 +1,9 @@
 //! The socket loop shared by every WebSocket protocol.
 //!
-//! One task per socket both reads and writes, so a connection costs one task, its outbox
-//! and the WebSocket buffers (sized by `WS_READ_BUFFER_BYTES` / `WS_WRITE_BUFFER_BYTES`
-//! instead of the library's 128 KiB defaults). The loop ends on the client's close, a read
+//! One task per socket both reads and writes, so a connection costs one task and its outbox;
+//! the socket ([`websocket`](super::websocket)) holds buffers only while they hold bytes
+//! (`WS_READ_BUFFER_BYTES` is the most read at once, into a buffer each worker thread
+//! shares; `WS_WRITE_BUFFER_BYTES` the output queued before it is written). The loop ends on the client's close, a read
 //! error, a close the engine asks for (slow consumer, finished), server shutdown (1012) or,
 //! where the protocol asks for it, the client's silence (1001).
 //!
@@ -13,17 +14,20 @@
 //! framing) or 1007 (invalid UTF-8); pings and pongs count toward the message rate limit.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use activenow_engine::outbox::CloseCause;
 use activenow_engine::{Outbox, Outgoing};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use bytes::Bytes;
-use futures_util::SinkExt;
+use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::app::AppState;
 use crate::close::{code, reason, Close};
 use crate::transport::rate::{RateLimit, Verdict};
+use crate::transport::websocket::{
+    Config, Error, Limits, Message, Violation, WebSocket, WebSocketUpgrade,
+};
 
 /// What a protocol answers to one client message.
 pub enum Reply {
@@ -66,11 +70,16 @@ fn deadline(at_ms: Option<u64>) -> tokio::time::Instant {
 /// Applies the buffer and size limits to an upgrade.
 pub fn configure(ws: WebSocketUpgrade, app: &AppState) -> WebSocketUpgrade {
     let s = &app.settings;
-    ws.read_buffer_size(s.ws_read_buffer_bytes)
-        .write_buffer_size(s.ws_write_buffer_bytes)
-        .max_write_buffer_size(s.ws_write_buffer_bytes.max(s.max_frame_bytes) * 4)
-        .max_message_size(s.max_frame_bytes)
-        .max_frame_size(s.max_frame_bytes)
+    ws.config(Config {
+        read_chunk: s.ws_read_buffer_bytes,
+        write_buffer: s.ws_write_buffer_bytes,
+        // A batch of the loop (MAX_BATCH frames) must fit; beyond, the client is not reading.
+        max_write_buffer: s.ws_write_buffer_bytes.max(s.max_frame_bytes) * 4,
+        limits: Limits {
+            max_frame: s.max_frame_bytes,
+            max_message: s.max_frame_bytes,
+        },
+    })
 }
 
 /// Longest wait for a write outside the socket loop (a first frame, an error before the loop)
@@ -79,7 +88,7 @@ pub const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Writes one text frame whose bytes are known to be UTF-8 JSON, within
 /// [`CLOSE_WRITE_TIMEOUT`].
-pub async fn send_frame(socket: &mut WebSocket, frame: Bytes) -> Result<(), axum::Error> {
+pub async fn send_frame(socket: &mut WebSocket, frame: Bytes) -> Result<(), Error> {
     send_frame_within(socket, frame, CLOSE_WRITE_TIMEOUT).await
 }
 
@@ -87,89 +96,116 @@ async fn send_frame_within(
     socket: &mut WebSocket,
     frame: Bytes,
     limit: Duration,
-) -> Result<(), axum::Error> {
-    // Frames come from serde_json, so this check never fails; it costs one UTF-8 scan.
-    let text = Utf8Bytes::try_from(frame).map_err(axum::Error::new)?;
-    match tokio::time::timeout(limit, socket.send(Message::Text(text))).await {
-        Ok(sent) => sent,
-        Err(elapsed) => Err(axum::Error::new(elapsed)),
+) -> Result<(), Error> {
+    socket.queue_text(&frame)?;
+    flush_within(socket, limit).await
+}
+
+/// Writes what is queued within `limit`. Without a wait when the kernel takes it all (the
+/// usual case); only a socket that must wait pays for the timer and a boxed future, so the
+/// socket task stays small (it is the size of the largest future it awaits, for life).
+async fn flush_within(socket: &mut WebSocket, limit: Duration) -> Result<(), Error> {
+    if socket.write_now()? {
+        return Ok(());
+    }
+    let wait = Box::pin(tokio::time::timeout(limit, socket.flush()));
+    match wait.await {
+        Ok(flushed) => flushed,
+        Err(elapsed) => Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            elapsed,
+        ))),
     }
 }
 
 /// Sends a close frame, giving up after [`CLOSE_WRITE_TIMEOUT`] (the caller then drops the
 /// TCP stream).
 pub async fn send_close(socket: &mut WebSocket, close: Close) {
-    let frame = CloseFrame {
-        code: close.code,
-        reason: Utf8Bytes::from_static(close.reason),
-    };
-    let _ = tokio::time::timeout(
-        CLOSE_WRITE_TIMEOUT,
-        socket.send(Message::Close(Some(frame))),
-    )
-    .await;
+    if socket.queue_close(close.code, close.reason).is_ok() {
+        let _ = flush_within(socket, CLOSE_WRITE_TIMEOUT).await;
+    }
 }
 
 /// How a read error ends the socket: the close code and reason it gets, if any.
-fn read_error_close(e: axum::Error) -> Option<Close> {
-    use tungstenite::error::ProtocolError;
-    let inner = e.into_inner();
-    match inner.downcast_ref::<tungstenite::Error>()? {
-        tungstenite::Error::Capacity(_) => Some(reason::MESSAGE_TOO_BIG),
-        tungstenite::Error::Utf8(_) => Some(reason::INVALID_UTF8),
-        tungstenite::Error::Protocol(p) => {
-            Some(match p {
-                ProtocolError::NonZeroReservedBits => reason::RESERVED_BITS,
-                ProtocolError::UnmaskedFrameFromClient => reason::UNMASKED,
-                ProtocolError::UnknownControlFrameType(_)
-                | ProtocolError::UnknownDataFrameType(_) => reason::UNKNOWN_OPCODE,
-                ProtocolError::FragmentedControlFrame | ProtocolError::ControlFrameTooBig => {
-                    reason::BAD_CONTROL_FRAME
-                }
-                ProtocolError::UnexpectedContinueFrame | ProtocolError::ExpectedFragment(_) => {
-                    reason::BAD_FRAGMENTATION
-                }
-                // The peer vanished or the stream ended mid-frame: nobody to tell.
-                ProtocolError::ResetWithoutClosingHandshake
-                | ProtocolError::HandshakeIncomplete => return None,
-                _ => reason::PROTOCOL_ERROR,
-            })
-        }
-        _ => None,
+fn read_error_close(e: Error) -> Option<Close> {
+    match e {
+        Error::Protocol(v) => Some(match v {
+            Violation::TooBig => reason::MESSAGE_TOO_BIG,
+            Violation::InvalidUtf8 => reason::INVALID_UTF8,
+            Violation::ReservedBits => reason::RESERVED_BITS,
+            Violation::Unmasked => reason::UNMASKED,
+            Violation::UnknownOpcode => reason::UNKNOWN_OPCODE,
+            Violation::BadControlFrame => reason::BAD_CONTROL_FRAME,
+            Violation::BadFragmentation => reason::BAD_FRAGMENTATION,
+            Violation::BadClose => reason::PROTOCOL_ERROR,
+        }),
+        // The peer vanished, or pings were answered to a client that does not read.
+        Error::Io(_) | Error::WriteBufferFull => None,
     }
 }
 
 /// Most frames written with one flush: a socket with a long queue still yields to the others.
 const MAX_BATCH: usize = 64;
 
-/// Writes `first` and whatever else is already queued, then flushes once: under load a
-/// socket's queued broadcasts leave in one write instead of one system call each. Returns the
-/// close the engine asked for, if any; `Err` when the socket is gone.
-async fn write_queued(
+/// Queues `first` and whatever else is already in the outbox (at most [`MAX_BATCH`]
+/// frames), to be written with one system call: under load a socket's queued broadcasts
+/// leave in one write instead of one each. Returns the close the engine asked for, if any.
+fn queue_batch(
     socket: &mut WebSocket,
     outbox: &Outbox,
     first: Outgoing,
-) -> Result<Option<CloseCause>, axum::Error> {
+) -> Result<Option<CloseCause>, Error> {
     let mut next = Some(first);
-    let mut written = 0;
+    let mut queued = 0;
     let mut close = None;
     while let Some(out) = next.take() {
         match out {
             Outgoing::Frame(frame) => {
-                let text = Utf8Bytes::try_from(frame).map_err(axum::Error::new)?;
-                socket.feed(Message::Text(text)).await?;
-                written += 1;
-                if written < MAX_BATCH {
+                // Rendered JSON: UTF-8 by construction, so no scan.
+                socket.queue_text(&frame)?;
+                queued += 1;
+                if queued < MAX_BATCH {
                     next = outbox.try_next();
                 }
             }
             Outgoing::Close(cause) => close = Some(cause),
         }
     }
-    if written > 0 {
-        socket.flush().await?;
-    }
     Ok(close)
+}
+
+/// How a batch's write ended.
+enum Written {
+    Done,
+    Gone,
+    TimedOut,
+    Shutdown,
+}
+
+/// Writes the queued batch within `limit`; a write blocked on a client that does not read
+/// still yields to shutdown. Waiting is the rare case, so only it is boxed.
+async fn write_batch(
+    socket: &mut WebSocket,
+    limit: Duration,
+    shutdown: Pin<&mut WaitForCancellationFuture<'_>>,
+) -> Written {
+    match socket.write_now() {
+        Ok(true) => return Written::Done,
+        Ok(false) => {}
+        Err(_) => return Written::Gone,
+    }
+    Box::pin(async move {
+        tokio::select! {
+            biased;
+            _ = shutdown => Written::Shutdown,
+            flushed = tokio::time::timeout(limit, socket.flush()) => match flushed {
+                Ok(Ok(())) => Written::Done,
+                Ok(Err(_)) => Written::Gone,
+                Err(_) => Written::TimedOut,
+            },
+        }
+    })
+    .await
 }
 
 /// Keep-alive of one socket.
@@ -224,16 +260,15 @@ pub async fn drive_closing_idle(
         .ping_every
         .map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
     let idle = keep_alive.idle_timeout;
-    let far = Duration::from_secs(86_400 * 365);
-    let silence = tokio::time::sleep(idle.unwrap_or(far));
-    tokio::pin!(silence);
+    // Timers only where the protocol asks for them, boxed: a socket task is the size of the
+    // largest state it can be in, for life, and most sockets have neither.
+    let mut silence = idle.map(|idle| Box::pin(tokio::time::sleep(idle)));
     // Created once: registering with the shared token on every turn of the loop would take
     // its lock once per message on every socket.
     let shutdown = app.shutdown.cancelled();
     tokio::pin!(shutdown);
     let mut expires = inbound.expires_at_ms();
-    let expiry = tokio::time::sleep_until(deadline(expires));
-    tokio::pin!(expiry);
+    let mut expiry = expires.map(|at| Box::pin(tokio::time::sleep_until(deadline(Some(at)))));
     loop {
         tokio::select! {
             biased;
@@ -241,37 +276,35 @@ pub async fn drive_closing_idle(
                 send_close(socket, reason::SERVER_RESTART).await;
                 return;
             }
-            out = outbox.next() => match tokio::select! {
-                biased;
-                // A write blocked on a client that does not read still yields to shutdown.
-                _ = &mut shutdown => {
-                    send_close(socket, reason::SERVER_RESTART).await;
-                    return;
+            out = outbox.next() => {
+                let close = match queue_batch(socket, outbox, out) {
+                    Ok(close) => close,
+                    Err(_) => return,
+                };
+                match write_batch(socket, write_limit, shutdown.as_mut()).await {
+                    Written::Done => {}
+                    Written::Gone => return,
+                    Written::Shutdown => {
+                        send_close(socket, reason::SERVER_RESTART).await;
+                        return;
+                    }
+                    Written::TimedOut => {
+                        // The client stopped reading: no close frame could get through either.
+                        app.metrics.write_timeouts.inc();
+                        return;
+                    }
                 }
-                written = tokio::time::timeout(write_limit, write_queued(socket, outbox, out)) => written,
-            } {
-                Ok(Ok(None)) => {}
-                Ok(Ok(Some(CloseCause::SlowConsumer))) => {
-                    send_close(socket, reason::SLOW_CONSUMER).await;
-                    return;
-                }
-                Ok(Ok(Some(CloseCause::Finished))) => {
-                    send_close(socket, inbound.finished_close()).await;
-                    return;
-                }
-                Ok(Ok(Some(CloseCause::Kicked))) => {
-                    send_close(socket, crate::close::reason::KICKED).await;
-                    return;
-                }
-                Ok(Err(_)) => return,
-                Err(_) => {
-                    // The client stopped reading: no close frame could get through either.
-                    app.metrics.write_timeouts.inc();
-                    return;
-                }
-            },
+                let close = match close {
+                    None => continue,
+                    Some(CloseCause::SlowConsumer) => reason::SLOW_CONSUMER,
+                    Some(CloseCause::Finished) => inbound.finished_close(),
+                    Some(CloseCause::Kicked) => reason::KICKED,
+                };
+                send_close(socket, close).await;
+                return;
+            }
             msg = socket.recv() => {
-                if let Some(idle) = idle {
+                if let (Some(idle), Some(silence)) = (idle, silence.as_mut()) {
                     silence.as_mut().reset(tokio::time::Instant::now() + idle);
                 }
                 let reply = match msg {
@@ -284,7 +317,7 @@ pub async fn drive_closing_idle(
                         return;
                     }
                     Some(Ok(Message::Close(_))) => return,
-                    // The library answers pings itself, so a ping over the limit cannot be
+                    // The socket answers pings itself, so a ping over the limit cannot be
                     // dropped: a ping flood closes the socket.
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => match rate.check() {
                         Verdict::Allow => continue,
@@ -327,10 +360,15 @@ pub async fn drive_closing_idle(
                 }
                 if inbound.expires_at_ms() != expires {
                     expires = inbound.expires_at_ms();
-                    expiry.as_mut().reset(deadline(expires));
+                    expiry = expires.map(|at| Box::pin(tokio::time::sleep_until(deadline(Some(at)))));
                 }
             }
-            _ = &mut expiry, if expires.is_some() => {
+            _ = async {
+                match expiry.as_mut() {
+                    Some(at) => at.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            } => {
                 send_close(socket, reason::TOKEN_EXPIRED).await;
                 return;
             }
@@ -340,12 +378,16 @@ pub async fn drive_closing_idle(
                     None => std::future::pending::<()>().await,
                 }
             } => {
-                let ping = tokio::time::timeout(write_limit, socket.send(Message::Ping(Bytes::new())));
-                if !matches!(ping.await, Ok(Ok(()))) {
+                if socket.queue_ping().is_err() || flush_within(socket, write_limit).await.is_err() {
                     return;
                 }
             }
-            _ = &mut silence, if idle.is_some() => {
+            _ = async {
+                match silence.as_mut() {
+                    Some(at) => at.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            } => {
                 send_close(socket, Close::new(idle_code, reason::IDLE_TIMEOUT)).await;
                 return;
             }

@@ -2,9 +2,8 @@
 
 use std::collections::HashMap;
 
+use crate::transport::websocket::{WebSocket, WebSocketUpgrade, WebSocketUpgradeRejection};
 use activenow_engine::{Connection, EngineError, Identity, Liveness, Room, State};
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State as AxumState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

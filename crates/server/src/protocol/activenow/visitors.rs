@@ -3,9 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::transport::websocket::{WebSocket, WebSocketUpgrade, WebSocketUpgradeRejection};
 use activenow_engine::{Liveness, Room, State};
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State as AxumState};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};

@@ -8,9 +8,8 @@ mod subscribe;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::transport::websocket::{WebSocket, WebSocketUpgrade, WebSocketUpgradeRejection};
 use activenow_engine::{Connection, Identity, Liveness, Room};
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State as AxumState};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};

@@ -8,10 +8,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::transport::websocket::{WebSocket, WebSocketUpgrade, WebSocketUpgradeRejection};
 use activenow_engine::records::Login;
 use activenow_engine::{clock, Identity, Liveness, State as EngineState};
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
+use crate::transport::websocket::{Message, WebSocket, WebSocketUpgrade};
 use activenow_engine::outbox::CloseCause;
 use activenow_engine::sessions::session_room;
 use activenow_engine::{Identity, Liveness, Outgoing, State as EngineState};
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
