@@ -72,6 +72,9 @@ pub trait PresenceStore: Send + Sync + 'static {
     /// Merges `patch` (top-level keys replace) into the state of the target's connections in
     /// `room` and stamps `updated_at_ms`. Empty when the target is not present. Exactly one of
     /// the transitions has `identity_changed` set.
+    /// When [`PresenceStore::publishes_updates`] is true, `update` also publishes each
+    /// transition (as `RoomEvent::Presence`, no exclusion) to the room on the backend's
+    /// broker, in the same step: the engine then only tells its observers.
     async fn update(
         &self,
         room: &Room,
@@ -145,6 +148,13 @@ pub trait PresenceStore: Send + Sync + 'static {
 
     /// Round trip to the store, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Whether `update` publishes its transitions itself (a shared store that reaches the
+    /// broker in the same step, saving a command and a round trip per update). A store
+    /// that does is only paired with its own backend's broker. False by default.
+    fn publishes_updates(&self) -> bool {
+        false
+    }
 
     /// True (once) when the store may have lost memberships this node still holds: a shared
     /// store that reconnected to a restarted server, or whose node looked dead to the others

@@ -1,6 +1,7 @@
 //! [`RedisBroker`]: room messages between nodes over Redis pub/sub.
 //!
-//! One channel per room, carrying the engine's [`RoomMessage`] as JSON. With Redis 7 or later
+//! One channel per room, carrying the engine's [`RoomMessage`] as JSON (an update's message
+//! is published by the update script itself, built around [`update_message_parts`]). With Redis 7 or later
 //! the channel is *sharded* (`SPUBLISH`/`SSUBSCRIBE`): in a cluster a message only travels to
 //! the shard that owns the room's slot instead of being broadcast to every shard; older
 //! servers get plain `PUBLISH`/`SUBSCRIBE`. Subscribing waits for the server's confirmation,
@@ -83,6 +84,19 @@ pub(crate) async fn resubscribe(
         subscriber.ssubscribe(channels).await?;
     }
     Ok(())
+}
+
+/// The JSON text of an update's [`RoomMessage`] before the member's `conn` value and after
+/// its `version` value: `lua/update.lua` puts the member, `identity_changed`, `count` and
+/// `version` between them and publishes the message itself. What subscribers receive is the
+/// same `RoomMessage` [`RedisBroker::publish`] would have sent (the field order of its
+/// serialization, state keys in any order); `tests/update_publish.rs` decodes it.
+pub(crate) fn update_message_parts(room: &Room, ts_ms: u64) -> (String, String) {
+    let room = serde_json::Value::from(room.as_str());
+    (
+        format!(r#"{{"room":{room},"event":{{"Presence":{{"kind":"update","member":{{"conn":"#),
+        format!(r#","ts_ms":{ts_ms}}}}}}}"#),
+    )
 }
 
 #[async_trait]

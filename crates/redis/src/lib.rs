@@ -142,6 +142,7 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
                 subscriber: subscriber.clone(),
                 resubscribed: listening,
             },
+            sharded,
         )),
         broker: Arc::new(RedisBroker::new(
             publisher,

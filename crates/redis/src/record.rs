@@ -74,10 +74,11 @@ pub(crate) fn text(v: &Value) -> Result<String, StoreError> {
     v.as_string().ok_or_else(|| protocol("expected a string"))
 }
 
-/// `{kind, identity_changed, count, version, record, conn}` -> a transition.
+/// `{kind, identity_changed, count, version, record, conn}` -> a transition (a seventh field,
+/// whether the script published it, is read by [`published`]).
 pub(crate) fn transition(v: Value, ts_ms: Option<u64>) -> Result<PresenceEvent, StoreError> {
     let f = v.into_array();
-    if f.len() != 6 {
+    if f.len() != 6 && f.len() != 7 {
         return Err(protocol("transition"));
     }
     let kind = match text(&f[0])?.as_str() {
@@ -99,6 +100,22 @@ pub(crate) fn transition(v: Value, ts_ms: Option<u64>) -> Result<PresenceEvent, 
         ts_ms,
         member,
     })
+}
+
+/// The transitions of a script that published them itself (`lua/update.lua`), each with
+/// whether its publish succeeded.
+pub(crate) fn published(
+    v: Value,
+    ts_ms: Option<u64>,
+) -> Result<Vec<(PresenceEvent, bool)>, StoreError> {
+    v.into_array()
+        .into_iter()
+        .map(|t| {
+            let f = t.into_array();
+            let sent = f.get(6).map(int).transpose()? == Some(1);
+            Ok((transition(Value::Array(f), ts_ms)?, sent))
+        })
+        .collect()
 }
 
 /// A list of transitions.

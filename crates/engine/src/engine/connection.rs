@@ -230,7 +230,7 @@ impl Connection {
         };
         engine.shared.metrics.updates.inc();
         engine
-            .publish_transitions(room, std::slice::from_ref(&event), Cause::Update)
+            .announce_updates(room, std::slice::from_ref(&event))
             .await;
         Ok(event)
     }

@@ -95,7 +95,7 @@ impl Engine {
             return Err(EngineError::NotMember);
         }
         self.shared.metrics.updates.inc();
-        self.publish_transitions(room, &events, Cause::Update).await;
+        self.announce_updates(room, &events).await;
         Ok(events)
     }
 
@@ -127,25 +127,42 @@ impl Engine {
         });
     }
 
+    /// Hands the transitions of a store `update` on: to the observers, and to the broker
+    /// unless the store published them already.
+    pub(super) async fn announce_updates(&self, room: &Room, transitions: &[PresenceEvent]) {
+        if self.shared.backend.presence.publishes_updates() {
+            self.notify_observers(room, transitions, Cause::Update);
+            self.shared
+                .metrics
+                .events_published
+                .add(transitions.len() as u64);
+            return;
+        }
+        self.publish_transitions(room, transitions, Cause::Update)
+            .await;
+    }
+
+    fn notify_observers(&self, room: &Room, transitions: &[PresenceEvent], cause: Cause) {
+        let observers = self
+            .shared
+            .observers
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let watching = |r: &Option<Room>| r.as_ref().is_none_or(|r| r == room);
+        for (_, observer) in observers.iter().filter(|(r, _)| watching(r)) {
+            for t in transitions {
+                observer.produced(room, t, cause);
+            }
+        }
+    }
+
     pub(super) async fn publish_transitions(
         &self,
         room: &Room,
         transitions: &[PresenceEvent],
         cause: Cause,
     ) {
-        {
-            let observers = self
-                .shared
-                .observers
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
-            let watching = |r: &Option<Room>| r.as_ref().is_none_or(|r| r == room);
-            for (_, observer) in observers.iter().filter(|(r, _)| watching(r)) {
-                for t in transitions {
-                    observer.produced(room, t, cause);
-                }
-            }
-        }
+        self.notify_observers(room, transitions, cause);
         for t in transitions {
             let msg = RoomMessage {
                 room: room.clone(),

@@ -1,7 +1,14 @@
 -- ARGV: mode ('c' one connection | 'i' every connection of an identity), target,
--- patch (JSON object: key -> the value's JSON text), ts_ms.
--- {transition...}; the first one carries identity_changed.
+-- patch (JSON object: key -> the value's JSON text), ts_ms,
+-- then, to publish each transition's room message (broker.rs) from here: the command
+-- ('SPUBLISH' | 'PUBLISH' | '' for none), the room's channel, and the message's JSON text
+-- before the member's conn and after its version (both built by the caller, see
+-- presence/store.rs). The member's part is put together from the record, whose state
+-- values already are JSON text: no JSON is encoded here but for strings.
+-- {transition...}; the first one carries identity_changed. With a publish command, each
+-- transition has a seventh field: 1 when it was published, 0 when the publish failed.
 local mode, target, patch, ts = ARGV[1], ARGV[2], cjson.decode(ARGV[3]), tonumber(ARGV[4])
+local publish, channel, head, tail = ARGV[5] or '', ARGV[6], ARGV[7], ARGV[8]
 local conns = {}
 if mode == 'c' then
   if redis.call('HEXISTS', M, target) == 1 then
@@ -14,6 +21,13 @@ else
       conns[#conns + 1] = all[i]
     end
   end
+end
+local function state_json(st)
+  local parts = {}
+  for k, v in pairs(st) do
+    parts[#parts + 1] = cjson.encode(k) .. ':' .. v
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
 end
 local now = now_ms()
 local out = {}
@@ -29,6 +43,17 @@ for i, conn in ipairs(conns) do
   local rec = cjson.encode(m)
   redis.call('HSET', M, conn, rec)
   redis.call('ZADD', S, 'XX', now, conn)
-  out[#out + 1] = {'u', i == 1 and 1 or 0, count(), bump(), rec, conn}
+  local t = {'u', i == 1 and 1 or 0, count(), bump(), rec, conn}
+  if publish ~= '' then
+    local body = head .. cjson.encode(conn) .. ',"identity":' .. cjson.encode(m.id)
+      .. ',"state":' .. state_json(m.st) .. ',"joined_at_ms":' .. string.format('%.0f', m.j)
+      .. ',"updated_at_ms":' .. ARGV[4] .. ',"epoch":' .. string.format('%.0f', m.e)
+      .. '},"identity_changed":' .. (i == 1 and 'true' or 'false')
+      .. ',"count":' .. string.format('%.0f', t[3]) .. ',"version":'
+      .. string.format('%.0f', t[4]) .. tail
+    local r = redis.pcall(publish, channel, body)
+    t[7] = (type(r) == 'table' and r.err) and 0 or 1
+  end
+  out[#out + 1] = t
 end
 return out

@@ -86,6 +86,9 @@ pub struct RedisPresence {
     /// After Redis lost its data, how long a node waits (from Redis answering) for nodes it
     /// could not note before the outage to show up: see [`settle_after_data_loss`].
     pub(super) settle: Duration,
+    /// The command the update script publishes its room messages with (`SPUBLISH` on
+    /// Redis 7 or later, as the broker subscribes, else `PUBLISH`).
+    pub(super) publish: &'static str,
 }
 
 /// A node that registered less than one tick before the outage began is in nobody's noted
@@ -124,6 +127,7 @@ impl RedisPresence {
         options: &RedisOptions,
         lost: Arc<AtomicBool>,
         listening: Listening,
+        sharded: bool,
     ) -> RedisPresence {
         let node_id = options.node_id.as_str();
         RedisPresence {
@@ -147,6 +151,7 @@ impl RedisPresence {
             recon: Mutex::new(Reconcile::default()),
             lookback: options.lookback,
             settle: settle_after_data_loss(options.reaper_interval),
+            publish: if sharded { "SPUBLISH" } else { "PUBLISH" },
         }
     }
 

@@ -12,6 +12,7 @@ use fred::types::Value;
 
 use super::outage::{matching, Departed};
 use super::state::{room_from_index, RedisPresence, PING_TIMEOUT};
+use crate::broker;
 use crate::error::{protocol, store_error};
 use crate::record::{self, int};
 use crate::scripts::{eval, Call};
@@ -107,17 +108,40 @@ impl PresenceStore for RedisPresence {
             UpdateTarget::Identity(i) => ("i", i.as_str()),
         };
         let patch = serde_json::to_string(&record::encode_patch(patch)).unwrap_or_default();
+        // The script publishes each transition's room message itself (one command and one
+        // round trip less per heartbeat): it gets the message's JSON around the member.
+        let (head, tail) = broker::update_message_parts(room, ts_ms);
+        let args = vec![
+            mode.into(),
+            who.into(),
+            patch,
+            ts_ms.to_string(),
+            self.publish.into(),
+            self.keys.channel(room),
+            head,
+            tail,
+        ];
         let reply = eval(
             &self.client,
             Call {
                 script: &self.scripts.update,
                 keys: self.keys.room(room).all(),
-                args: vec![mode.into(), who.into(), patch, ts_ms.to_string()],
+                args,
             },
         )
         .await
         .map_err(store_error)?;
-        record::transitions(reply, Some(ts_ms))
+        let out = record::published(reply, Some(ts_ms))?;
+        let unsent = out.iter().filter(|(_, sent)| !sent).count();
+        if unsent > 0 {
+            tracing::warn!(room = %room, unsent, "publishing an update failed");
+        }
+        Ok(out.into_iter().map(|(t, _)| t).collect())
+    }
+
+    /// `update` publishes its transitions (`lua/update.lua`).
+    fn publishes_updates(&self) -> bool {
+        true
     }
 
     async fn members(&self, room: &Room) -> Result<Vec<Member>, StoreError> {
