@@ -10,11 +10,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-/// glibc's malloc took 17 % of the node's CPU under seed 1's heartbeat load (most of it
-/// short-lived frames, packets and JSON values); see docs/socketio-figures.md.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// ActiveNow: who is online, where, right now. Settings: flags > environment > --config
 /// TOML file > defaults.
 #[derive(Parser)]
