@@ -14,7 +14,12 @@ async fn next_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> (u8, Vec<u8>) 
         if buf.len() >= 2 {
             let (len, head) = match buf[1] & 0x7f {
                 126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
-                126 => (usize::MAX, 4),
+                127 if buf.len() >= 10 => {
+                    let mut n = [0u8; 8];
+                    n.copy_from_slice(&buf[2..10]);
+                    (u64::from_be_bytes(n) as usize, 10)
+                }
+                126 | 127 => (usize::MAX, 10),
                 n => (n as usize, 2),
             };
             if len != usize::MAX && buf.len() >= head + len {
@@ -24,7 +29,7 @@ async fn next_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> (u8, Vec<u8>) 
                 return (opcode, payload);
             }
         }
-        let mut chunk = [0u8; 1024];
+        let mut chunk = [0u8; 16 * 1024];
         let n = tokio::time::timeout(WAIT, stream.read(&mut chunk))
             .await
             .expect("a frame in time")
@@ -95,5 +100,43 @@ async fn a_frame_announced_over_the_limit_is_refused_before_its_payload() {
         .expect("write");
     let (code, reason) = close_frame(&mut t).await.expect("a close frame");
     assert_eq!(code, 1002, "{reason}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_backlog_of_large_frames_reaches_a_reader_that_was_behind() {
+    let mut s = settings();
+    s.max_frame_bytes = 200_000;
+    s.http_max_body_bytes = 200_000;
+    let server = spawn(s).await;
+    // A reader with a 1 KiB receive buffer that reads nothing while 30 updates of 100 KB
+    // are made: its frames wait in the outbox, then leave in batches once it reads.
+    let mut reader = raw_ws(server.addr, "/v1/ws?room=backlog&socket_session_id=reader").await;
+    let mut buf = Vec::new();
+    until(&mut reader, &mut buf, 0x1, "hello").await;
+    let mut writer = server
+        .ws("/v1/ws?room=backlog&socket_session_id=writer")
+        .await;
+    writer.expect_type("hello").await;
+    let body = serde_json::json!({"room_name": "backlog", "display_name": "n".repeat(100_000)})
+        .to_string();
+    for _ in 0..30 {
+        let (status, _) = server
+            .post(
+                "/v1/activity/presence/update",
+                &[("x-socket-session-id", "writer")],
+                &body,
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let mut updates = 0;
+    while updates < 30 {
+        let (op, payload) = next_frame(&mut reader, &mut buf).await;
+        assert_ne!(op, 0x8, "closed: {}", String::from_utf8_lossy(&payload));
+        if op == 0x1 && String::from_utf8_lossy(&payload).contains("ACTIVITY_UPDATE_PRESENCE") {
+            updates += 1;
+        }
+    }
     server.stop().await;
 }

@@ -148,8 +148,10 @@ fn read_error_close(e: Error) -> Option<Close> {
 const MAX_BATCH: usize = 64;
 
 /// Queues `first` and whatever else is already in the outbox (at most [`MAX_BATCH`]
-/// frames), to be written with one system call: under load a socket's queued broadcasts
-/// leave in one write instead of one each. Returns the close the engine asked for, if any.
+/// frames, and no more once `WS_WRITE_BUFFER_BYTES` are queued), to be written with one
+/// system call: under load a socket's queued broadcasts leave in one write instead of one
+/// each. The rest stays in the outbox for the next turn. Returns the close the engine asked
+/// for, if any.
 fn queue_batch(
     socket: &mut WebSocket,
     outbox: &Outbox,
@@ -164,7 +166,7 @@ fn queue_batch(
                 // Rendered JSON: UTF-8 by construction, so no scan.
                 socket.queue_text(&frame)?;
                 queued += 1;
-                if queued < MAX_BATCH {
+                if queued < MAX_BATCH && socket.wants_more() {
                     next = outbox.try_next();
                 }
             }

@@ -165,6 +165,11 @@ impl WebSocket {
         self.output.len() - self.out_pos
     }
 
+    /// Whether more frames may be queued before a write (`WS_WRITE_BUFFER_BYTES`).
+    pub fn wants_more(&self) -> bool {
+        self.pending_output() < self.config.write_buffer
+    }
+
     /// Writes what the kernel takes now, without waiting; `Ok(true)` when nothing is left.
     /// The socket loop's common case: a write needs neither a timer nor a wait.
     pub fn write_now(&mut self) -> Result<bool, Error> {
@@ -194,7 +199,10 @@ impl WebSocket {
     }
 
     fn reserve_output(&mut self, more: usize) -> Result<(), Error> {
-        if self.output.len() - self.out_pos + more > self.config.max_write_buffer {
+        // One frame always fits an empty buffer, however large (a big room's snapshot):
+        // the bound is on output that waits behind a client that does not read.
+        let pending = self.output.len() - self.out_pos;
+        if pending > 0 && pending + more > self.config.max_write_buffer {
             return Err(Error::WriteBufferFull);
         }
         if self.out_pos > 0 && self.out_pos == self.output.len() {
