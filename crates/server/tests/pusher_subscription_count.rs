@@ -6,41 +6,25 @@
 mod cluster;
 mod common;
 
-use activenow::protocol::pusher::auth::sign;
 use activenow_testkit::RedisServer;
 use cluster::{Node, FAST};
-use common::{settings, spawn, Client, TestServer};
+use common::{pusher, settings, spawn, Client, TestServer};
 use serde_json::{json, Value};
+
+const APP: pusher::App = pusher::App {
+    key: KEY,
+    secret: SECRET,
+};
+
+use pusher::established;
+
+async fn subscribe(c: &mut Client, sid: &str, channel: &str, user: Option<&str>) {
+    pusher::subscribe(APP, c, sid, channel, user).await
+}
 
 const KEY: &str = "count-key";
 const SECRET: &str = "count-secret";
 const PATH: &str = "/app/count-key?protocol=7&client=js&version=8.6.0";
-
-async fn established(mut c: Client) -> (Client, String) {
-    let v = c
-        .until(|v| v["event"] == "pusher:connection_established")
-        .await;
-    let data: Value = serde_json::from_str(v["data"].as_str().unwrap()).unwrap();
-    let sid = data["socket_id"].as_str().unwrap().to_owned();
-    (c, sid)
-}
-
-async fn subscribe(c: &mut Client, sid: &str, channel: &str, user: Option<&str>) {
-    let data = if let Some(user) = user {
-        let channel_data = json!({"user_id": user, "user_info": {}}).to_string();
-        let sig = sign(SECRET, &format!("{sid}:{channel}:{channel_data}"));
-        json!({"channel": channel, "auth": format!("{KEY}:{sig}"), "channel_data": channel_data})
-    } else if channel.starts_with("private-") {
-        let sig = sign(SECRET, &format!("{sid}:{channel}"));
-        json!({"channel": channel, "auth": format!("{KEY}:{sig}")})
-    } else {
-        json!({"channel": channel})
-    };
-    c.send_json(json!({"event": "pusher:subscribe", "data": data}))
-        .await;
-    c.until(|v| v["event"] == "pusher_internal:subscription_succeeded" && v["channel"] == channel)
-        .await;
-}
 
 /// The next subscription count of `channel` (its `data` is a JSON string, as Pusher's).
 async fn count(c: &mut Client, channel: &str) -> u64 {

@@ -7,49 +7,44 @@
 mod common;
 mod pusher_hook_support;
 
-use activenow::protocol::pusher::auth::sign;
-use common::{settings, spawn, Client, TestServer};
+use common::{pusher, settings, spawn, Client, TestServer};
 use pusher_hook_support::{receiver, KEY, SECRET};
-use serde_json::{json, Value};
+use serde_json::json;
 
-async fn connect(server: &TestServer) -> (Client, String) {
-    let mut c = server
-        .ws(&format!("/app/{KEY}?protocol=7&client=js&version=8.6.0"))
-        .await;
-    let v = c
-        .until(|v| v["event"] == "pusher:connection_established")
-        .await;
-    let data: Value = serde_json::from_str(v["data"].as_str().unwrap()).unwrap();
-    let sid = data["socket_id"].as_str().unwrap().to_owned();
-    (c, sid)
-}
+const APP: pusher::App = pusher::App {
+    key: KEY,
+    secret: SECRET,
+};
 
-async fn subscribe(c: &mut Client, sid: &str, channel: &str, user: Option<&str>) {
-    let data = match user {
-        Some(user) => {
-            let channel_data = json!({"user_id": user, "user_info": {}}).to_string();
-            let sig = sign(SECRET, &format!("{sid}:{channel}:{channel_data}"));
-            json!({"channel": channel, "auth": format!("{KEY}:{sig}"), "channel_data": channel_data})
-        }
-        None => json!({"channel": channel}),
-    };
-    c.send_json(json!({"event": "pusher:subscribe", "data": data}))
-        .await;
-    c.until(|v| v["event"] == "pusher_internal:subscription_succeeded" && v["channel"] == channel)
-        .await;
-}
-
-#[tokio::test]
-async fn presence_and_public_channels_send_pushers_webhooks() {
-    let (url, mut hooks) = receiver().await;
-    let server = spawn(activenow::Settings {
+/// A server whose one Pusher app sends its webhooks to `url`.
+async fn hook_server(url: String) -> TestServer {
+    spawn(activenow::Settings {
         pusher_app_id: "hooks".into(),
         pusher_app_key: KEY.into(),
         pusher_app_secret: SECRET.into(),
         pusher_app_webhook_url: url,
         ..settings()
     })
-    .await;
+    .await
+}
+
+async fn connect(server: &TestServer) -> (Client, String) {
+    pusher::established(
+        server
+            .ws(&format!("/app/{KEY}?protocol=7&client=js&version=8.6.0"))
+            .await,
+    )
+    .await
+}
+
+async fn subscribe(c: &mut Client, sid: &str, channel: &str, user: Option<&str>) {
+    pusher::subscribe(APP, c, sid, channel, user).await
+}
+
+#[tokio::test]
+async fn presence_and_public_channels_send_pushers_webhooks() {
+    let (url, mut hooks) = receiver().await;
+    let server = hook_server(url).await;
 
     let (mut alice, sid) = connect(&server).await;
     subscribe(&mut alice, &sid, "presence-room", Some("alice")).await;
@@ -88,14 +83,7 @@ async fn presence_and_public_channels_send_pushers_webhooks() {
 #[tokio::test]
 async fn an_accepted_client_event_sends_one_client_event_webhook() {
     let (url, mut hooks) = receiver().await;
-    let server = spawn(activenow::Settings {
-        pusher_app_id: "hooks".into(),
-        pusher_app_key: KEY.into(),
-        pusher_app_secret: SECRET.into(),
-        pusher_app_webhook_url: url,
-        ..settings()
-    })
-    .await;
+    let server = hook_server(url).await;
     let (mut alice, sid_alice) = connect(&server).await;
     subscribe(&mut alice, &sid_alice, "presence-room", Some("alice")).await;
     let (mut bob, sid) = connect(&server).await;

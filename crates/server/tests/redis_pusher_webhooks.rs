@@ -7,38 +7,26 @@ mod cluster;
 mod common;
 mod pusher_hook_support;
 
-use activenow::protocol::pusher::auth::sign;
 use activenow_testkit::RedisServer;
 use cluster::{Node, FAST};
-use common::Client;
+use common::{pusher, Client};
 use pusher_hook_support::{receiver, KEY, SECRET};
-use serde_json::{json, Value};
+
+const APP: pusher::App = pusher::App {
+    key: KEY,
+    secret: SECRET,
+};
 
 async fn connect(node: &Node) -> (Client, String) {
-    let mut c = node
-        .ws(&format!("/app/{KEY}?protocol=7&client=js&version=8.6.0"))
-        .await;
-    let v = c
-        .until(|v| v["event"] == "pusher:connection_established")
-        .await;
-    let data: Value = serde_json::from_str(v["data"].as_str().unwrap()).unwrap();
-    let sid = data["socket_id"].as_str().unwrap().to_owned();
-    (c, sid)
+    pusher::established(
+        node.ws(&format!("/app/{KEY}?protocol=7&client=js&version=8.6.0"))
+            .await,
+    )
+    .await
 }
 
 async fn subscribe(c: &mut Client, sid: &str, channel: &str, user: Option<&str>) {
-    let data = match user {
-        Some(user) => {
-            let channel_data = json!({"user_id": user, "user_info": {}}).to_string();
-            let sig = sign(SECRET, &format!("{sid}:{channel}:{channel_data}"));
-            json!({"channel": channel, "auth": format!("{KEY}:{sig}"), "channel_data": channel_data})
-        }
-        None => json!({"channel": channel}),
-    };
-    c.send_json(json!({"event": "pusher:subscribe", "data": data}))
-        .await;
-    c.until(|v| v["event"] == "pusher_internal:subscription_succeeded" && v["channel"] == channel)
-        .await;
+    pusher::subscribe(APP, c, sid, channel, user).await
 }
 
 fn node(redis: &RedisServer, name: &str, url: &str) -> Node {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod eio;
+pub mod pusher;
 pub mod raw;
 pub mod shared;
 

@@ -57,16 +57,10 @@ pub struct WebSocket {
     fragments: Fragments,
     /// The client's close arrived (and was answered) or the stream ended.
     closed: bool,
-    protocol: Option<axum::http::HeaderValue>,
 }
 
 impl WebSocket {
-    pub(super) fn new(
-        stream: Stream,
-        early: Bytes,
-        config: Config,
-        protocol: Option<axum::http::HeaderValue>,
-    ) -> WebSocket {
+    pub(super) fn new(stream: Stream, early: Bytes, config: Config) -> WebSocket {
         WebSocket {
             stream,
             config,
@@ -76,13 +70,7 @@ impl WebSocket {
             out_pos: 0,
             fragments: Fragments::default(),
             closed: false,
-            protocol,
         }
-    }
-
-    /// The subprotocol the upgrade answered with.
-    pub fn protocol(&self) -> Option<&axum::http::HeaderValue> {
-        self.protocol.as_ref()
     }
 
     /// The next message; `None` once the client closed or the stream ended. Pings are

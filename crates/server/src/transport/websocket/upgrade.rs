@@ -171,7 +171,6 @@ impl WebSocketUpgrade {
             config,
             ..
         } = self;
-        let protocol = selected.clone();
         tokio::spawn(async move {
             let upgraded = match on_upgrade.await {
                 Ok(u) => u,
@@ -182,8 +181,7 @@ impl WebSocketUpgrade {
             };
             match upgraded.downcast::<TokioIo<Stream>>() {
                 Ok(parts) => {
-                    let socket =
-                        WebSocket::new(parts.io.into_inner(), parts.read_buf, config, protocol);
+                    let socket = WebSocket::new(parts.io.into_inner(), parts.read_buf, config);
                     callback(socket).await;
                 }
                 // Every connection comes from our accept loop (`serve`), so this is a bug.
