@@ -37,7 +37,7 @@ mod failover {
     use std::time::{Duration, Instant};
 
     use activenow_engine::conformance::{engine_config, join, next_presence, room};
-    use activenow_engine::{Connection, Engine, EventKind, Liveness, Room};
+    use activenow_engine::{Connection, Engine, EventKind, Liveness, Room, State};
     use activenow_redis::{connect, RedisOptions};
     use activenow_testkit::RedisCluster;
 
@@ -92,10 +92,17 @@ mod failover {
     /// nothing was lost, repeated or invented in between. A node that re-asserts after its
     /// connections moved sends its sockets a no-op update carrying the room's count (see
     /// `lua/restore.lua`): skipped, once its count is checked (a JOIN or LEAVE it does not
-    /// carry is still awaited: it was not lost).
+    /// carry is still awaited: it was not lost). Late probe updates are skipped too.
     async fn next_is(watcher: &Connection, kind: EventKind, who: &str, count: u64) {
         let mut e = next_presence(watcher).await;
-        while e.kind == EventKind::Update && !e.identity_changed {
+        while e.kind == EventKind::Update
+            && (!e.identity_changed || e.member.state.contains_key("probe"))
+        {
+            if e.member.state.contains_key("probe") {
+                // A late copy of a probe (`listening_again`): not a transition.
+                e = next_presence(watcher).await;
+                continue;
+            }
             // From another node, a re-sync may be published just before or just after the
             // awaited transition: it carries the count of one side or the other.
             let before =
@@ -111,6 +118,42 @@ mod failover {
             (e.kind, e.member.identity.as_str(), e.count),
             (kind, who, count)
         );
+    }
+
+    /// Waits until `watcher` hears `member`'s state updates again: one probe update at a
+    /// time, each awaited for half a second, until one arrives (or 30 s pass).
+    async fn listening_again(member: &Connection, watcher: &Connection, room: &Room, who: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for probe in 0u64.. {
+            assert!(
+                Instant::now() < deadline,
+                "{room}: {who}'s updates never arrived"
+            );
+            let mut patch = State::new();
+            patch.insert("probe".into(), probe.into());
+            if let Err(e) = member.update(room, &patch).await {
+                eprintln!("probe update in {room} failed ({e}); retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            let heard = tokio::time::timeout(Duration::from_millis(500), async {
+                loop {
+                    let e = next_presence(watcher).await;
+                    if e.kind == EventKind::Update && e.member.identity.as_str() == who {
+                        return;
+                    }
+                    // Anything else here is a re-sync no-op (see `next_is`).
+                    assert!(
+                        e.kind == EventKind::Update && !e.identity_changed,
+                        "{room}: unexpected {e:?} while probing"
+                    );
+                }
+            })
+            .await;
+            if heard.is_ok() {
+                return;
+            }
+        }
     }
 
     /// Two nodes on a 3-master cluster; members in rooms spread over the masters. A manual
@@ -156,11 +199,13 @@ mod failover {
         cluster.kill(master);
         counts_converge(&[&a, &b], &rooms, 3).await;
         // Counts come from the store; events need each node subscribed to the new master,
-        // which the topology follower does on its next tick (at most a second). A message
-        // published before that is lost (the documented gap after a slot move,
-        // multi-node.md). The engine exposes no "listening again" signal yet, so this waits
-        // two ticks: the one timed wait of the suite, until that signal exists.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // which the topology follower does on its next tick. A message published before
+        // that is lost (the documented gap after a slot move, multi-node.md), so each room
+        // is probed until its watcher hears again: the member updates its state until one
+        // update arrives (a late copy of an earlier probe is an update the checks skip).
+        for (r, room) in rooms.iter().enumerate() {
+            listening_again(&members[r], &watchers[r], room, &format!("m{r}")).await;
+        }
         for (r, room) in rooms.iter().enumerate() {
             let c = b.connect(Liveness::Socket);
             join_retrying(&c, room, &format!("k{r}")).await;
