@@ -99,9 +99,13 @@ impl AppState {
         if let Some(observer) = crate::services::webhooks::PusherWebhooks::new(
             pusher_webhooks
                 .iter()
-                .map(|(_, prefix, w)| crate::services::webhooks::AppHooks {
+                .map(|(id, prefix, w)| crate::services::webhooks::AppHooks {
                     prefix: prefix.clone(),
                     webhooks: w.clone(),
+                    subscription_counts: pusher
+                        .apps
+                        .iter()
+                        .any(|a| a.id == *id && a.subscription_count_events),
                 })
                 .collect(),
         ) {

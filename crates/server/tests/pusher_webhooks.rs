@@ -2,7 +2,8 @@
 //! verifies `X-Pusher-Key` and `X-Pusher-Signature` (hex HMAC-SHA256 of the raw body under
 //! the app secret, as the `pusher` SDK's `webhook()` helper does): `channel_occupied`,
 //! `member_added` once per user (not per tab), `member_removed`, `channel_vacated`, for
-//! presence and public channels.
+//! presence and public channels; `subscription_count` for an app that counts subscriptions;
+//! `cache_miss`; `client_event`.
 
 mod common;
 mod pusher_hook_support;
@@ -75,6 +76,69 @@ async fn presence_and_public_channels_send_pushers_webhooks() {
             "member_removed presence-room bob",
             "channel_vacated presence-room",
             "channel_vacated news",
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn subscription_counts_and_cache_misses_send_their_webhooks() {
+    let (url, mut hooks) = receiver().await;
+    let server = spawn(activenow::Settings {
+        pusher_app_id: "hooks".into(),
+        pusher_app_key: KEY.into(),
+        pusher_app_secret: SECRET.into(),
+        pusher_app_webhook_url: url,
+        pusher_subscription_count_events: true,
+        ..settings()
+    })
+    .await;
+    // Two sockets on a public channel: every change of its subscription count.
+    let (mut a, sid_a) = connect(&server).await;
+    subscribe(&mut a, &sid_a, "news", None).await;
+    let (mut b, sid_b) = connect(&server).await;
+    subscribe(&mut b, &sid_b, "news", None).await;
+    assert_eq!(
+        hooks.take(3).await,
+        [
+            "channel_occupied news",
+            "subscription_count news 1",
+            "subscription_count news 2",
+        ]
+    );
+    // A presence channel counts users: no subscription_count for it.
+    subscribe(&mut a, &sid_a, "presence-room", Some("alice")).await;
+    assert_eq!(
+        hooks.take(2).await,
+        [
+            "channel_occupied presence-room",
+            "member_added presence-room alice"
+        ]
+    );
+    // A cache channel without a kept event: the subscriber gets pusher:cache_miss, the app
+    // its cache_miss webhook (the subscription's own events come first: the miss is told
+    // once the subscription succeeded).
+    b.send_json(json!({"event": "pusher:subscribe", "data": {"channel": "cache-scores"}}))
+        .await;
+    b.until(|v| v["event"] == "pusher:cache_miss").await;
+    assert_eq!(
+        hooks.take(3).await,
+        [
+            "channel_occupied cache-scores",
+            "subscription_count cache-scores 1",
+            "cache_miss cache-scores",
+        ]
+    );
+    // Its socket closes: both channels lose it, in an order of the socket's (sorted here).
+    b.close().await;
+    let mut gone = hooks.take(3).await;
+    gone.sort();
+    assert_eq!(
+        gone,
+        [
+            "channel_vacated cache-scores",
+            "subscription_count cache-scores 0",
+            "subscription_count news 1",
         ]
     );
     server.stop().await;

@@ -1,6 +1,6 @@
 //! The Pusher webhook receiver the Pusher webhook suites share: it verifies `X-Pusher-Key`
 //! and `X-Pusher-Signature` (hex HMAC-SHA256 of the raw body under the app secret) and hands
-//! each event over as `"<name> <channel>[ <user_id>]"`.
+//! each event over as `"<name> <channel>[ <user_id>][ <subscription_count>]"`.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -57,7 +57,7 @@ impl Hooks {
         }
     }
 
-    /// The next event as `"<name> <channel>[ <user_id>]"`.
+    /// The next event as `"<name> <channel>[ <user_id>][ <subscription_count>]"`.
     pub async fn next(&mut self) -> String {
         let e = self.next_event().await;
         let mut s = format!(
@@ -68,6 +68,9 @@ impl Hooks {
         if let Some(u) = e["user_id"].as_str() {
             s.push(' ');
             s.push_str(u);
+        }
+        if let Some(n) = e["subscription_count"].as_u64() {
+            s.push_str(&format!(" {n}"));
         }
         s
     }

@@ -77,7 +77,8 @@ pub(super) async fn keep(app: &AppState, pusher_app: &App, channel: &str, p: &Pu
     }
 }
 
-/// The frame a new subscriber of a cache channel gets: the kept event, or `pusher:cache_miss`.
+/// The frame a new subscriber of a cache channel gets: the kept event, or `pusher:cache_miss`
+/// (and the app's `cache_miss` webhook).
 pub(super) async fn first_frame(app: &AppState, pusher_app: &App, channel: &str) -> Bytes {
     let kept = match app.engine.metadata(&key(pusher_app, channel)).await {
         Ok(m) => m.items.get(ITEM).map(|e| e.value.clone()),
@@ -105,7 +106,16 @@ pub(super) async fn first_frame(app: &AppState, pusher_app: &App, channel: &str)
         });
     match event {
         Some(p) => codec::event(channel, &p),
-        None => codec::cache_miss(channel),
+        None => {
+            if let Some((_, w)) = app
+                .pusher_webhooks
+                .iter()
+                .find(|(id, _)| *id == pusher_app.id)
+            {
+                crate::services::webhooks::pusher::cache_miss(w, channel);
+            }
+            codec::cache_miss(channel)
+        }
     }
 }
 
