@@ -114,15 +114,27 @@ impl Watch {
 /// WebSocket it carries. Both are released when the socket closes, upgraded or not.
 pub(crate) struct Stream {
     tcp: TcpStream,
-    watch: Arc<Watch>,
+    /// `None` once a WebSocket took the stream over (it has no watchdog).
+    watch: Option<Arc<Watch>>,
     _slot: Option<IpSlot>,
-    forwarded: Arc<Mutex<Option<IpSlot>>>,
+    /// Only on connections from a trusted proxy when connections per IP are limited: a
+    /// direct client's socket does not pay for it.
+    forwarded: Option<Forwarded>,
 }
+
+/// The forwarded client's place, shared by the connection and the requests it serves.
+type Forwarded = Arc<Mutex<Option<IpSlot>>>;
 
 impl Stream {
     /// The socket itself, for the WebSocket that takes the stream over after the upgrade.
     pub(crate) fn tcp(&self) -> &TcpStream {
         &self.tcp
+    }
+
+    /// Called by the WebSocket that takes the stream over: the watchdog's state (freed with
+    /// the HTTP connection task) is not kept for the socket's life.
+    pub(crate) fn leave_watchdog(&mut self) {
+        self.watch = None;
     }
 }
 
@@ -135,7 +147,9 @@ impl AsyncRead for Stream {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.tcp).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.watch.bytes_read();
+            if let Some(watch) = &self.watch {
+                watch.bytes_read();
+            }
         }
         r
     }
@@ -230,11 +244,12 @@ pub async fn serve(listener: TcpListener, router: Router, app: AppState) -> io::
             }
             _ => None,
         };
+        let proxied = app.limits.connections.is_some() && app.limits.trusted.contains(peer.ip());
         let stream = Stream {
             tcp,
-            watch: Arc::new(Watch::new()),
+            watch: Some(Arc::new(Watch::new())),
             _slot: slot,
-            forwarded: Arc::default(),
+            forwarded: proxied.then(Forwarded::default),
         };
         connections.spawn(connection(
             stream,
@@ -280,7 +295,7 @@ struct Conn {
     app: AppState,
     limits: HttpLimits,
     watch: Arc<Watch>,
-    forwarded: Arc<Mutex<Option<IpSlot>>>,
+    forwarded: Option<Forwarded>,
 }
 
 async fn connection(
@@ -295,7 +310,10 @@ async fn connection(
         router,
         app: app.clone(),
         limits,
-        watch: stream.watch.clone(),
+        watch: stream
+            .watch
+            .clone()
+            .unwrap_or_else(|| Arc::new(Watch::new())),
         forwarded: stream.forwarded.clone(),
     });
     let watch = conn.watch.clone();
@@ -377,7 +395,7 @@ async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body
     };
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         // A refused upgrade does not keep the forwarded client's place.
-        if let Ok(mut held) = conn.forwarded.lock() {
+        if let Some(Ok(mut held)) = conn.forwarded.as_ref().map(|f| f.lock()) {
             held.take();
         }
     }
@@ -428,8 +446,10 @@ fn admit_handshake(
         ));
     }
     let proxied = limits.trusted.contains(conn.peer.ip());
-    if let (Some(counts), true, Handshake::WebSocket) = (&limits.connections, proxied, kind) {
-        let mut held = conn.forwarded.lock().unwrap_or_else(|e| e.into_inner());
+    if let (Some(counts), Some(forwarded), true, Handshake::WebSocket) =
+        (&limits.connections, &conn.forwarded, proxied, kind)
+    {
+        let mut held = forwarded.lock().unwrap_or_else(|e| e.into_inner());
         held.take();
         match counts.acquire(client) {
             Some(slot) => *held = Some(slot),

@@ -222,176 +222,182 @@ pub struct KeepAlive {
 
 /// Runs the socket until it ends; the caller then disconnects the engine connection. Pings
 /// every `PING_INTERVAL`; no idle timeout.
-pub async fn drive(
-    socket: &mut WebSocket,
-    outbox: &Outbox,
-    app: &AppState,
-    inbound: &mut impl Inbound,
-) {
+pub fn drive<'a>(
+    socket: &'a mut WebSocket,
+    outbox: &'a Outbox,
+    app: &'a AppState,
+    inbound: &'a mut impl Inbound,
+) -> impl Future<Output = ()> + Send + 'a {
     let keep_alive = KeepAlive {
         ping_every: (app.settings.ping_interval > 0)
             .then(|| Duration::from_secs(app.settings.ping_interval)),
         idle_timeout: None,
     };
-    drive_with(socket, outbox, app, inbound, keep_alive).await
+    drive_with(socket, outbox, app, inbound, keep_alive)
 }
 
 /// [`drive`] with a protocol's own keep-alive.
-pub async fn drive_with(
-    socket: &mut WebSocket,
-    outbox: &Outbox,
-    app: &AppState,
-    inbound: &mut impl Inbound,
+pub fn drive_with<'a>(
+    socket: &'a mut WebSocket,
+    outbox: &'a Outbox,
+    app: &'a AppState,
+    inbound: &'a mut impl Inbound,
     keep_alive: KeepAlive,
-) {
-    drive_closing_idle(socket, outbox, app, inbound, keep_alive, crate::close::IDLE).await
+) -> impl Future<Output = ()> + Send + 'a {
+    drive_closing_idle(socket, outbox, app, inbound, keep_alive, crate::close::IDLE)
 }
 
 /// [`drive_with`], closing a silent socket with `idle_code` (Pusher: 4201) instead of 1001.
-pub async fn drive_closing_idle(
-    socket: &mut WebSocket,
-    outbox: &Outbox,
-    app: &AppState,
-    inbound: &mut impl Inbound,
+///
+/// The socket loop's state is the socket task's size for the socket's whole life, so these
+/// are plain functions returning one `async move` block: each `async fn` layer would add its
+/// own state, and an `async fn` keeps every argument twice (the argument and its local).
+pub fn drive_closing_idle<'a>(
+    socket: &'a mut WebSocket,
+    outbox: &'a Outbox,
+    app: &'a AppState,
+    inbound: &'a mut impl Inbound,
     keep_alive: KeepAlive,
     idle_code: u16,
-) {
-    let mut rate = RateLimit::new(app.settings.max_messages_per_second);
-    let write_limit = app.settings.slow_consumer_timeout();
-    let mut ping = keep_alive
-        .ping_every
-        .map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
-    let idle = keep_alive.idle_timeout;
-    // Timers only where the protocol asks for them, boxed: a socket task is the size of the
-    // largest state it can be in, for life, and most sockets have neither.
-    let mut silence = idle.map(|idle| Box::pin(tokio::time::sleep(idle)));
-    // Created once: registering with the shared token on every turn of the loop would take
-    // its lock once per message on every socket.
-    let shutdown = app.shutdown.cancelled();
-    tokio::pin!(shutdown);
-    let mut expires = inbound.expires_at_ms();
-    let mut expiry = expires.map(|at| Box::pin(tokio::time::sleep_until(deadline(Some(at)))));
-    loop {
-        tokio::select! {
-            biased;
-            _ = &mut shutdown => {
-                send_close(socket, reason::SERVER_RESTART).await;
-                return;
-            }
-            out = outbox.next() => {
-                let close = match queue_batch(socket, outbox, out) {
-                    Ok(close) => close,
-                    Err(_) => return,
-                };
-                match write_batch(socket, write_limit, shutdown.as_mut()).await {
-                    Written::Done => {}
-                    Written::Gone => return,
-                    Written::Shutdown => {
-                        send_close(socket, reason::SERVER_RESTART).await;
-                        return;
-                    }
-                    Written::TimedOut => {
-                        // The client stopped reading: no close frame could get through either.
-                        app.metrics.write_timeouts.inc();
-                        return;
-                    }
+) -> impl Future<Output = ()> + Send + 'a {
+    async move {
+        let mut rate = RateLimit::new(app.settings.max_messages_per_second);
+        let write_limit = app.settings.slow_consumer_timeout();
+        let mut ping = keep_alive
+            .ping_every
+            .map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
+        let idle = keep_alive.idle_timeout;
+        // Timers only where the protocol asks for them, boxed: a socket task is the size of the
+        // largest state it can be in, for life, and most sockets have neither.
+        let mut silence = idle.map(|idle| Box::pin(tokio::time::sleep(idle)));
+        // Created once: registering with the shared token on every turn of the loop would take
+        // its lock once per message on every socket.
+        let shutdown = app.shutdown.cancelled();
+        tokio::pin!(shutdown);
+        let mut expires = inbound.expires_at_ms();
+        let mut expiry = expires.map(|at| Box::pin(tokio::time::sleep_until(deadline(Some(at)))));
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => {
+                    send_close(socket, reason::SERVER_RESTART).await;
+                    return;
                 }
-                let close = match close {
-                    None => continue,
-                    Some(CloseCause::SlowConsumer) => reason::SLOW_CONSUMER,
-                    Some(CloseCause::Finished) => inbound.finished_close(),
-                    Some(CloseCause::Kicked) => reason::KICKED,
-                };
-                send_close(socket, close).await;
-                return;
-            }
-            msg = socket.recv() => {
-                if let (Some(idle), Some(silence)) = (idle, silence.as_mut()) {
-                    silence.as_mut().reset(tokio::time::Instant::now() + idle);
-                }
-                let reply = match msg {
-                    None => return,
-                    Some(Err(e)) => {
-                        if let Some(close) = read_error_close(e) {
-                            app.metrics.errors.inc();
-                            send_close(socket, close).await;
-                        }
-                        return;
-                    }
-                    Some(Ok(Message::Close(_))) => return,
-                    // The socket answers pings itself, so a ping over the limit cannot be
-                    // dropped: a ping flood closes the socket.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => match rate.check() {
-                        Verdict::Allow => continue,
-                        Verdict::Drop(_) => {
-                            app.metrics.rate_limited.inc();
-                            send_close(socket, reason::TOO_MANY_PINGS).await;
+                out = outbox.next() => {
+                    let close = match queue_batch(socket, outbox, out) {
+                        Ok(close) => close,
+                        Err(_) => return,
+                    };
+                    match write_batch(socket, write_limit, shutdown.as_mut()).await {
+                        Written::Done => {}
+                        Written::Gone => return,
+                        Written::Shutdown => {
+                            send_close(socket, reason::SERVER_RESTART).await;
                             return;
                         }
-                    },
-                    Some(Ok(Message::Binary(_))) => {
-                        app.metrics.errors.inc();
-                        Reply::Frame(inbound.error_frame(code::BINARY_NOT_SUPPORTED, "send JSON text frames"))
+                        Written::TimedOut => {
+                            // The client stopped reading: no close frame could get through either.
+                            app.metrics.write_timeouts.inc();
+                            return;
+                        }
                     }
-                    Some(Ok(Message::Text(text))) => {
-                        app.metrics.messages_in.inc();
-                        match rate.check() {
-                            Verdict::Allow => inbound.on_text(text.as_str()).await,
-                            Verdict::Drop(tell) => {
+                    let close = match close {
+                        None => continue,
+                        Some(CloseCause::SlowConsumer) => reason::SLOW_CONSUMER,
+                        Some(CloseCause::Finished) => inbound.finished_close(),
+                        Some(CloseCause::Kicked) => reason::KICKED,
+                    };
+                    send_close(socket, close).await;
+                    return;
+                }
+                msg = socket.recv() => {
+                    if let (Some(idle), Some(silence)) = (idle, silence.as_mut()) {
+                        silence.as_mut().reset(tokio::time::Instant::now() + idle);
+                    }
+                    let reply = match msg {
+                        None => return,
+                        Some(Err(e)) => {
+                            if let Some(close) = read_error_close(e) {
+                                app.metrics.errors.inc();
+                                send_close(socket, close).await;
+                            }
+                            return;
+                        }
+                        Some(Ok(Message::Close(_))) => return,
+                        // The socket answers pings itself, so a ping over the limit cannot be
+                        // dropped: a ping flood closes the socket.
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => match rate.check() {
+                            Verdict::Allow => continue,
+                            Verdict::Drop(_) => {
                                 app.metrics.rate_limited.inc();
-                                if tell {
-                                    Reply::Frame(inbound.error_frame(code::RATE_LIMITED, "too many messages; slow down"))
-                                } else {
-                                    Reply::Nothing
+                                send_close(socket, reason::TOO_MANY_PINGS).await;
+                                return;
+                            }
+                        },
+                        Some(Ok(Message::Binary(_))) => {
+                            app.metrics.errors.inc();
+                            Reply::Frame(inbound.error_frame(code::BINARY_NOT_SUPPORTED, "send JSON text frames"))
+                        }
+                        Some(Ok(Message::Text(text))) => {
+                            app.metrics.messages_in.inc();
+                            match rate.check() {
+                                Verdict::Allow => inbound.on_text(text.as_str()).await,
+                                Verdict::Drop(tell) => {
+                                    app.metrics.rate_limited.inc();
+                                    if tell {
+                                        Reply::Frame(inbound.error_frame(code::RATE_LIMITED, "too many messages; slow down"))
+                                    } else {
+                                        Reply::Nothing
+                                    }
                                 }
                             }
                         }
-                    }
-                };
-                match reply {
-                    Reply::Nothing => {}
-                    Reply::Frame(frame) => {
-                        if send_frame_within(socket, frame, write_limit).await.is_err() {
+                    };
+                    match reply {
+                        Reply::Nothing => {}
+                        Reply::Frame(frame) => {
+                            if send_frame_within(socket, frame, write_limit).await.is_err() {
+                                return;
+                            }
+                        }
+                        Reply::Close(close) => {
+                            send_close(socket, close).await;
                             return;
                         }
                     }
-                    Reply::Close(close) => {
-                        send_close(socket, close).await;
+                    if inbound.expires_at_ms() != expires {
+                        expires = inbound.expires_at_ms();
+                        expiry = expires.map(|at| Box::pin(tokio::time::sleep_until(deadline(Some(at)))));
+                    }
+                }
+                _ = async {
+                    match expiry.as_mut() {
+                        Some(at) => at.as_mut().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    send_close(socket, reason::TOKEN_EXPIRED).await;
+                    return;
+                }
+                _ = async {
+                    match ping.as_mut() {
+                        Some(p) => { p.tick().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => {
+                    if socket.queue_ping().is_err() || flush_within(socket, write_limit).await.is_err() {
                         return;
                     }
                 }
-                if inbound.expires_at_ms() != expires {
-                    expires = inbound.expires_at_ms();
-                    expiry = expires.map(|at| Box::pin(tokio::time::sleep_until(deadline(Some(at)))));
-                }
-            }
-            _ = async {
-                match expiry.as_mut() {
-                    Some(at) => at.as_mut().await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                send_close(socket, reason::TOKEN_EXPIRED).await;
-                return;
-            }
-            _ = async {
-                match ping.as_mut() {
-                    Some(p) => { p.tick().await; }
-                    None => std::future::pending::<()>().await,
-                }
-            } => {
-                if socket.queue_ping().is_err() || flush_within(socket, write_limit).await.is_err() {
+                _ = async {
+                    match silence.as_mut() {
+                        Some(at) => at.as_mut().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    send_close(socket, Close::new(idle_code, reason::IDLE_TIMEOUT)).await;
                     return;
                 }
-            }
-            _ = async {
-                match silence.as_mut() {
-                    Some(at) => at.as_mut().await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                send_close(socket, Close::new(idle_code, reason::IDLE_TIMEOUT)).await;
-                return;
             }
         }
     }

@@ -89,7 +89,9 @@ pub(super) fn identify(
 
 /// The socket's life. A plain function returning an `async move` block, not an `async fn`:
 /// an `async fn` keeps each argument twice in its state (the argument and the local it is
-/// moved into), and this state is the socket task's size for the socket's whole life.
+/// moved into), and this state is the socket task's size for the socket's whole life. The
+/// join and the hello are boxed for the same reason: their state is gone once the socket is
+/// live.
 #[allow(clippy::manual_async_fn)]
 fn run(
     app: AppState,
@@ -103,54 +105,62 @@ fn run(
         let conn = app.engine.connect(Liveness::Heartbeat {
             ttl: app.settings.presence_ttl(),
         });
-        let joined = conn
-            .join(
-                room,
-                identity.clone(),
-                State::new(),
-                app.activenow.room.clone(),
-                app.settings.room_limit(),
-            )
-            .await;
-        // Only the two numbers outlive the join: the transition itself is not kept
-        // through the socket's life.
-        let told = match joined {
-            Ok(t) => Ok((t.version, t.count)),
-            Err(e) => Err(e),
-        };
-        match told {
-            Ok((version, count)) => {
-                let ttl = app.settings.presence_ttl().as_secs().max(1);
-                if ws::send_frame(&mut socket, codec::hello(identity.as_str(), ttl, count))
-                    .await
-                    .is_ok()
-                {
-                    conn.outbox().told_count(version, count);
-                    let inbound = RoomInbound {
-                        conn: &conn,
-                        max_session_id_bytes: app.settings.max_session_id_bytes,
-                        proven: proof.as_ref().map(|p| p.user.clone()),
-                    };
-                    let mut inbound = Expiring::new(&app, proof.as_ref(), inbound);
-                    ws::drive(&mut socket, conn.outbox(), &app, &mut inbound).await;
-                }
-            }
-            Err(EngineError::RoomFull { limit }) => {
-                let msg = format!("room holds {limit} members (MAX_ROOM_USERS)");
-                let _ = ws::send_frame(&mut socket, codec::error(code::ROOM_FULL, &msg)).await;
-                ws::send_close(&mut socket, reason::ROOM_FULL).await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "room join failed");
-                let _ = ws::send_frame(
-                    &mut socket,
-                    codec::error(code::INTERNAL, "join failed; retry"),
-                )
-                .await;
-                ws::send_close(&mut socket, reason::JOIN_FAILED).await;
-            }
+        if Box::pin(join_and_hello(&app, &conn, &mut socket, room, &identity)).await {
+            let inbound = RoomInbound {
+                conn: &conn,
+                max_session_id_bytes: app.settings.max_session_id_bytes,
+                proven: proof.as_ref().map(|p| p.user.clone()),
+            };
+            let mut inbound = Expiring::new(&app, proof.as_ref(), inbound);
+            ws::drive(&mut socket, conn.outbox(), &app, &mut inbound).await;
         }
         conn.disconnect().await;
+    }
+}
+
+/// Joins the room and sends the hello; false when the socket is done (refused, failed, or
+/// gone), after telling the client why.
+async fn join_and_hello(
+    app: &AppState,
+    conn: &Connection,
+    socket: &mut WebSocket,
+    room: Room,
+    identity: &Identity,
+) -> bool {
+    let joined = conn
+        .join(
+            room,
+            identity.clone(),
+            State::new(),
+            app.activenow.room.clone(),
+            app.settings.room_limit(),
+        )
+        .await;
+    match joined {
+        Ok(t) => {
+            let ttl = app.settings.presence_ttl().as_secs().max(1);
+            if ws::send_frame(socket, codec::hello(identity.as_str(), ttl, t.count))
+                .await
+                .is_err()
+            {
+                return false;
+            }
+            conn.outbox().told_count(t.version, t.count);
+            true
+        }
+        Err(EngineError::RoomFull { limit }) => {
+            let msg = format!("room holds {limit} members (MAX_ROOM_USERS)");
+            let _ = ws::send_frame(socket, codec::error(code::ROOM_FULL, &msg)).await;
+            ws::send_close(socket, reason::ROOM_FULL).await;
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "room join failed");
+            let _ =
+                ws::send_frame(socket, codec::error(code::INTERNAL, "join failed; retry")).await;
+            ws::send_close(socket, reason::JOIN_FAILED).await;
+            false
+        }
     }
 }
 

@@ -60,7 +60,8 @@ pub struct WebSocket {
 }
 
 impl WebSocket {
-    pub(super) fn new(stream: Stream, early: Bytes, config: Config) -> WebSocket {
+    pub(super) fn new(mut stream: Stream, early: Bytes, config: Config) -> WebSocket {
+        stream.leave_watchdog();
         WebSocket {
             stream,
             config,
