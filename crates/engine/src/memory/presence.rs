@@ -282,7 +282,7 @@ impl PresenceStore for MemoryPresence {
         let rooms: Vec<Room> = self
             .identity_shard(identity)
             .get(identity)
-            .map(|r| r.iter().cloned().collect())
+            .map(|r| r.to_vec())
             .unwrap_or_default();
         let mut out = Vec::with_capacity(rooms.len());
         for room in rooms {
