@@ -252,6 +252,7 @@ pub fn drive_with<'a>(
 /// The socket loop's state is the socket task's size for the socket's whole life, so these
 /// are plain functions returning one `async move` block: each `async fn` layer would add its
 /// own state, and an `async fn` keeps every argument twice (the argument and its local).
+#[allow(clippy::manual_async_fn)]
 pub fn drive_closing_idle<'a>(
     socket: &'a mut WebSocket,
     outbox: &'a Outbox,
