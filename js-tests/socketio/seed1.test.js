@@ -41,6 +41,11 @@ test('64 KiB presence state and metadata values, 1,000 items: accepted by defaul
     const tooLong = await ask(a, 'metadata:setChannel', { ...channel, data: [{ key: 'doc', value: `${value}v` }] });
     assert.equal(tooLong.code, 'METADATA_INVALID');
 
+    // Keys of a few hundred bytes (seed 1 has no limit): up to METADATA_MAX_KEY_BYTES, 1024.
+    const longKey = await ask(a, 'metadata:setChannel', { ...channel, data: [{ key: 'k'.repeat(1024), value: 'x' }] });
+    assert.equal(longKey.ok, true, JSON.stringify(longKey).slice(0, 200));
+    const tooLongKey = await ask(a, 'metadata:setChannel', { ...channel, data: [{ key: 'k'.repeat(1025), value: 'x' }] });
+    assert.equal(tooLongKey.code, 'METADATA_INVALID');
     const items = Array.from({ length: 1000 }, (_, i) => ({ key: `k${i}`, value: String(i) }));
     const many = await ask(a, 'metadata:setChannel', { ...channel, data: items });
     assert.equal(many.ok, true, JSON.stringify(many).slice(0, 200));

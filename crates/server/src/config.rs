@@ -126,8 +126,9 @@ settings! {
     presence_max_state_bytes: usize = 65_536, "PRESENCE_MAX_STATE_BYTES";
     /// Items per metadata channel (and per write) [default: 1000].
     metadata_max_items: usize = 1000, "METADATA_MAX_ITEMS";
-    /// Longest metadata item key, bytes [default: 128].
-    metadata_max_key_bytes: usize = 128, "METADATA_MAX_KEY_BYTES";
+    /// Longest metadata item key, bytes (seed 1 sets no limit; its apps' keys of a few hundred
+    /// bytes fit) [default: 1024].
+    metadata_max_key_bytes: usize = 1024, "METADATA_MAX_KEY_BYTES";
     /// Longest metadata item value, bytes [default: 65536].
     metadata_max_value_bytes: usize = 65_536, "METADATA_MAX_VALUE_BYTES";
     /// Identities per `GET /v1/rooms/{room}/members` page when `limit` is not given (lowered
