@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::transport::websocket::{WebSocket, WebSocketUpgrade, WebSocketUpgradeRejection};
-use activenow_engine::{Liveness, Room, State};
+use activenow_engine::{Connection, Liveness, Room, State};
 use axum::extract::{Query, State as AxumState};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -43,20 +43,44 @@ pub async fn upgrade(
     upgrade.on_upgrade(move |socket| tracker.track_future(run(app, socket, identity, proof)))
 }
 
-async fn run(
+/// The socket's life; see the room socket's `run` for why it is a function returning an
+/// `async move` block with its join boxed.
+#[allow(clippy::manual_async_fn)]
+fn run(
     app: AppState,
     mut socket: WebSocket,
     identity: activenow_engine::Identity,
     proof: Option<Proof>,
-) {
-    let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.visitors);
-    if ws::send_frame(&mut socket, codec::gateway_connect())
-        .await
-        .is_err()
-    {
-        return;
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.visitors);
+        if ws::send_frame(&mut socket, codec::gateway_connect())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let conn = app.engine.connect(Liveness::Socket);
+        if Box::pin(join(&app, &conn, &mut socket, identity)).await {
+            let inbound = RoomInbound {
+                conn: &conn,
+                max_session_id_bytes: app.settings.max_session_id_bytes,
+                proven: proof.as_ref().map(|p| p.user.clone()),
+            };
+            let mut inbound = Expiring::new(&app, proof.as_ref(), inbound);
+            ws::drive(&mut socket, conn.outbox(), &app, &mut inbound).await;
+        }
+        conn.disconnect().await;
     }
-    let conn = app.engine.connect(Liveness::Socket);
+}
+
+/// Joins the visitors room; false (after telling the client) when the join failed.
+async fn join(
+    app: &AppState,
+    conn: &Connection,
+    socket: &mut WebSocket,
+    identity: activenow_engine::Identity,
+) -> bool {
     let joined = conn
         .join(
             Room::visitors(),
@@ -74,23 +98,14 @@ async fn run(
             if !t.identity_changed {
                 let _ = conn.outbox().push(codec::visitor_online(t.count, t.ts_ms));
             }
-            let inbound = RoomInbound {
-                conn: &conn,
-                max_session_id_bytes: app.settings.max_session_id_bytes,
-                proven: proof.as_ref().map(|p| p.user.clone()),
-            };
-            let mut inbound = Expiring::new(&app, proof.as_ref(), inbound);
-            ws::drive(&mut socket, conn.outbox(), &app, &mut inbound).await;
+            true
         }
         Err(e) => {
             tracing::warn!(error = %e, "visitor join failed");
-            let _ = ws::send_frame(
-                &mut socket,
-                codec::error(code::INTERNAL, "join failed; retry"),
-            )
-            .await;
-            ws::send_close(&mut socket, reason::JOIN_FAILED).await;
+            let _ =
+                ws::send_frame(socket, codec::error(code::INTERNAL, "join failed; retry")).await;
+            ws::send_close(socket, reason::JOIN_FAILED).await;
+            false
         }
     }
-    conn.disconnect().await;
 }

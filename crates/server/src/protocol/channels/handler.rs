@@ -70,25 +70,34 @@ fn unauthorized(e: AuthError) -> Response {
     client_auth::Refusal::from(e).into_response()
 }
 
-async fn run(app: AppState, mut socket: WebSocket, principal: Principal) {
-    let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.channels);
-    let conn = app.engine.connect(activenow_engine::Liveness::Socket);
-    let keep_alive = KeepAlive {
-        ping_every: app.settings.channel_ping_interval(),
-        idle_timeout: app.settings.channel_idle_timeout(),
-    };
-    let (user, expires_at_ms) = (principal.user.clone(), principal.expires_at_ms);
-    let inbound = ChannelSocket {
-        publish_rate: RateLimit::new(app.settings.channel_publish_rate),
-        app: &app,
-        conn: &conn,
-        principal,
-        subscriptions: Vec::new(),
-    };
-    // Channel tokens expire on open sockets too (close 4001), whatever CLIENT_AUTH says.
-    let mut inbound = Expiring::with_user(&app, user, expires_at_ms, inbound);
-    ws::drive_with(&mut socket, conn.outbox(), &app, &mut inbound, keep_alive).await;
-    conn.disconnect().await;
+/// The socket's life: a plain function returning an `async move` block (an `async fn` keeps
+/// every argument twice in the task's state, for the socket's whole life).
+#[allow(clippy::manual_async_fn)]
+fn run(
+    app: AppState,
+    mut socket: WebSocket,
+    principal: Principal,
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.channels);
+        let conn = app.engine.connect(activenow_engine::Liveness::Socket);
+        let keep_alive = KeepAlive {
+            ping_every: app.settings.channel_ping_interval(),
+            idle_timeout: app.settings.channel_idle_timeout(),
+        };
+        let (user, expires_at_ms) = (principal.user.clone(), principal.expires_at_ms);
+        let inbound = ChannelSocket {
+            publish_rate: RateLimit::new(app.settings.channel_publish_rate),
+            app: &app,
+            conn: &conn,
+            principal,
+            subscriptions: Vec::new(),
+        };
+        // Channel tokens expire on open sockets too (close 4001), whatever CLIENT_AUTH says.
+        let mut inbound = Expiring::with_user(&app, user, expires_at_ms, inbound);
+        ws::drive_with(&mut socket, conn.outbox(), &app, &mut inbound, keep_alive).await;
+        conn.disconnect().await;
+    }
 }
 
 struct Subscription {
@@ -243,15 +252,19 @@ fn not_subscribed(channel: &str) -> Refusal {
 impl Inbound for ChannelSocket<'_> {
     async fn on_text(&mut self, text: &str) -> Reply {
         let result = match codec::decode(text) {
+            // Boxed: the socket loop keeps `on_text`'s state for the socket's whole life, so
+            // the commands that wait on the engine keep theirs only while they run.
             Ok(Command::Subscribe { channel, event }) => {
-                self.subscribe(&channel, event).await.map(Some)
+                Box::pin(self.subscribe(&channel, event)).await.map(Some)
             }
-            Ok(Command::Unsubscribe { channel }) => self.unsubscribe(&channel).await.map(Some),
+            Ok(Command::Unsubscribe { channel }) => {
+                Box::pin(self.unsubscribe(&channel)).await.map(Some)
+            }
             Ok(Command::Publish {
                 channel,
                 event,
                 data,
-            }) => self.publish(&channel, event, data).await,
+            }) => Box::pin(self.publish(&channel, event, data)).await,
             Err(refused) => Err(refused),
         };
         match result {

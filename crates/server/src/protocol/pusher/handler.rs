@@ -6,6 +6,7 @@ mod client;
 mod subscribe;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::transport::websocket::{WebSocket, WebSocketUpgrade, WebSocketUpgradeRejection};
@@ -52,14 +53,7 @@ pub async fn upgrade(
     }
     let upgrade = ws::configure(upgrade, &app);
     let tracker = app.sockets.clone();
-    upgrade.on_upgrade(move |socket| {
-        tracker.track_future(async move {
-            match refusal {
-                Some((code, message)) => refuse(socket, code, message).await,
-                None => run(app, socket, key).await,
-            }
-        })
-    })
+    upgrade.on_upgrade(move |socket| tracker.track_future(run(app, socket, key, refusal)))
 }
 
 fn handshake_refusal(
@@ -91,45 +85,58 @@ async fn refuse(mut socket: WebSocket, code: u16, message: &'static str) {
     ws::send_close(&mut socket, crate::close::Close::new(code, message)).await;
 }
 
-async fn run(app: AppState, mut socket: WebSocket, key: String) {
-    let Some(pusher_app) = app.pusher.app_by_key(&key).cloned() else {
-        return;
-    };
-    let Some(_slot) = pusher_app.take_slot() else {
-        app.metrics.upgrades_refused.inc();
-        let message = "Over connection quota: the app holds max_connections sockets here";
-        refuse(socket, code::OVER_QUOTA, message).await;
-        return;
-    };
-    let socket_id = app.pusher.next_socket_id();
-    let conn = app.engine.connect_with_id(socket_id, Liveness::Socket);
-    let activity = app.settings.pusher_activity_timeout;
-    let hello = codec::connection_established(conn.id().as_str(), activity);
-    if ws::send_frame(&mut socket, hello).await.is_ok() {
-        let every = Duration::from_secs(activity);
-        let keep_alive = KeepAlive {
-            ping_every: Some(every),
-            idle_timeout: Some(every + PONG_GRACE.min(every)),
+/// The socket's life: a plain function returning an `async move` block, since an `async fn`
+/// keeps every argument twice in the task's state, for the socket's whole life.
+#[allow(clippy::manual_async_fn)]
+fn run(
+    app: AppState,
+    mut socket: WebSocket,
+    key: String,
+    refusal: Option<(u16, &'static str)>,
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        if let Some((code, message)) = refusal {
+            return Box::pin(refuse(socket, code, message)).await;
+        }
+        let Some(pusher_app) = app.pusher.app_by_key(&key).cloned() else {
+            return;
         };
-        let mut inbound = PusherSocket {
-            client_event_rate: RateLimit::new(app.settings.pusher_client_event_rate),
-            app: &app,
-            pusher_app,
-            conn: &conn,
-            subscriptions: Vec::new(),
-            user: None,
+        let Some(_slot) = pusher_app.take_slot() else {
+            app.metrics.upgrades_refused.inc();
+            let message = "Over connection quota: the app holds max_connections sockets here";
+            refuse(socket, code::OVER_QUOTA, message).await;
+            return;
         };
-        ws::drive_closing_idle(
-            &mut socket,
-            conn.outbox(),
-            &app,
-            &mut inbound,
-            keep_alive,
-            code::PONG_NOT_RECEIVED,
-        )
-        .await;
+        let socket_id = app.pusher.next_socket_id();
+        let conn = app.engine.connect_with_id(socket_id, Liveness::Socket);
+        let activity = app.settings.pusher_activity_timeout;
+        let hello = codec::connection_established(conn.id().as_str(), activity);
+        if ws::send_frame(&mut socket, hello).await.is_ok() {
+            let every = Duration::from_secs(activity);
+            let keep_alive = KeepAlive {
+                ping_every: Some(every),
+                idle_timeout: Some(every + PONG_GRACE.min(every)),
+            };
+            let mut inbound = PusherSocket {
+                client_event_rate: RateLimit::new(app.settings.pusher_client_event_rate),
+                app: &app,
+                pusher_app,
+                conn: &conn,
+                subscriptions: Vec::new(),
+                user: None,
+            };
+            ws::drive_closing_idle(
+                &mut socket,
+                conn.outbox(),
+                &app,
+                &mut inbound,
+                keep_alive,
+                code::PONG_NOT_RECEIVED,
+            )
+            .await;
+        }
+        conn.disconnect().await;
     }
-    conn.disconnect().await;
 }
 
 struct Subscription {
@@ -141,7 +148,7 @@ struct Subscription {
 
 struct PusherSocket<'a> {
     app: &'a AppState,
-    pusher_app: App,
+    pusher_app: Arc<App>,
     conn: &'a Connection,
     /// At most PUSHER_MAX_CHANNELS_PER_SOCKET: a scan is cheaper than a map.
     subscriptions: Vec<Subscription>,
@@ -165,14 +172,22 @@ impl Inbound for PusherSocket<'_> {
                 channel,
                 auth,
                 channel_data,
-            }) => return Reply::Frame(self.subscribe(channel, auth, channel_data).await),
-            Ok(Command::Unsubscribe { channel }) => return self.unsubscribe(&channel).await,
-            Ok(Command::Signin { auth, user_data }) => return self.signin(&auth, &user_data).await,
+            }) => {
+                // Boxed, as the other commands that wait: the socket loop keeps the state of
+                // `on_text` for the socket's life, so it stays as small as a ping's.
+                return Reply::Frame(Box::pin(self.subscribe(channel, auth, channel_data)).await);
+            }
+            Ok(Command::Unsubscribe { channel }) => {
+                return Box::pin(self.unsubscribe(&channel)).await
+            }
+            Ok(Command::Signin { auth, user_data }) => {
+                return Box::pin(self.signin(&auth, &user_data)).await
+            }
             Ok(Command::ClientEvent {
                 event,
                 channel,
                 data,
-            }) => self.client_event(event, &channel, data).await,
+            }) => Box::pin(self.client_event(event, &channel, data)).await,
             Err(refusal) => Err(refusal),
         };
         match result {

@@ -82,7 +82,8 @@ impl App {
 /// What the Pusher endpoints share.
 pub struct Pusher {
     /// Empty: no app configured; both endpoints refuse.
-    pub apps: Vec<App>,
+    /// Shared with the sockets: a socket holds its app by `Arc`, not by a copy of its strings.
+    pub apps: Vec<Arc<App>>,
     pub renderer: Arc<dyn Renderer>,
     /// Socket ids are `{node}.{sequence}`, digits only, as the Pusher SDKs validate them
     /// (`^\d+\.\d+$`); `node` is random per process so ids stay unique across nodes.
@@ -92,11 +93,11 @@ pub struct Pusher {
 
 impl Pusher {
     pub fn new(settings: &Settings, engine: &Engine) -> Pusher {
-        let apps = apps::load(settings);
+        let apps: Vec<Arc<App>> = apps::load(settings).into_iter().map(Arc::new).collect();
         let counting = apps
             .iter()
             .filter(|a| a.subscription_count_events)
-            .map(App::room_prefix)
+            .map(|a| a.room_prefix())
             .collect();
         let interval = Duration::from_millis(settings.pusher_subscription_count_interval_ms);
         Pusher {
@@ -110,13 +111,13 @@ impl Pusher {
     }
 
     /// The app whose key is `key` (a scan: a server serves a handful of apps).
-    pub fn app_by_key(&self, key: &str) -> Option<&App> {
+    pub fn app_by_key(&self, key: &str) -> Option<&Arc<App>> {
         self.apps.iter().find(|a| a.key == key)
     }
 
     /// The app whose id is `id`.
     pub fn app_by_id(&self, id: &str) -> Option<&App> {
-        self.apps.iter().find(|a| a.id == id)
+        self.apps.iter().find(|a| a.id == id).map(|a| &**a)
     }
 
     /// A new socket id, which is also the engine connection id.
