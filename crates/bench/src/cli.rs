@@ -30,6 +30,11 @@ pub enum Command {
     /// Engine.IO v4 WebSocket frames, against a running server at --url (any Socket.IO
     /// presence server: ActiveNow on either backend, or seed 1's Node server).
     Socketio(crate::socketio::SocketIoArgs),
+    /// Pusher Channels protocol 7 load against any Pusher server at --url (ActiveNow,
+    /// soketi, sockudo): idle presence members (server RSS per member), churn
+    /// (member_added latency at a join+leave rate) or fanout (HTTP API events to one
+    /// channel's members).
+    Pusher(crate::pusher::PusherArgs),
     /// The server API's reads at one big room (where is user X, room figures, member
     /// pages): p50/p99 over loopback HTTP, against a server in this process whose store
     /// holds a room of --members (memory, or Redis with --redis).

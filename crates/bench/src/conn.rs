@@ -189,6 +189,16 @@ pub async fn connect_raw(
     source: Ipv4Addr,
     path: &str,
 ) -> anyhow::Result<RawWs> {
+    Ok(connect_raw_hello(server, source, path).await?.0)
+}
+
+/// [`connect_raw`], also returning the first text frame (a Pusher server's
+/// `pusher:connection_established`, which carries the socket id).
+pub async fn connect_raw_hello(
+    server: SocketAddr,
+    source: Ipv4Addr,
+    path: &str,
+) -> anyhow::Result<(RawWs, String)> {
     tokio::time::timeout(CONNECT_TIMEOUT, connect_raw_now(server, source, path))
         .await
         .map_err(|_| anyhow::anyhow!("no connection within {CONNECT_TIMEOUT:?}"))?
@@ -198,7 +208,7 @@ async fn connect_raw_now(
     server: SocketAddr,
     source: Ipv4Addr,
     path: &str,
-) -> anyhow::Result<RawWs> {
+) -> anyhow::Result<(RawWs, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let socket = TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
@@ -228,19 +238,22 @@ async fn connect_raw_now(
     }
     let _ = buf.split_to(head_end);
     // The server's hello.
-    loop {
+    let hello = loop {
         if let Some(f) = RawWs::frame(&buf) {
-            let _ = buf.split_to(f.len);
+            let frame = buf.split_to(f.len);
             if f.opcode == OP_TEXT {
-                break;
+                break String::from_utf8_lossy(&frame[f.payload]).into_owned();
+            }
+            if f.opcode == OP_CLOSE {
+                anyhow::bail!("closed before the first frame");
             }
             continue;
         }
         if stream.read_buf(&mut buf).await? == 0 {
             anyhow::bail!("closed before the first frame");
         }
-    }
-    Ok(RawWs { stream, buf })
+    };
+    Ok((RawWs { stream, buf }, hello))
 }
 
 #[cfg(test)]

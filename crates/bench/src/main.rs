@@ -16,6 +16,8 @@
 //! - [`floor`]: the floor server (`activenow-bench floor-server`).
 //! - [`socketio`]: seed 1's Socket.IO presence load (`activenow-bench socketio`), against
 //!   any URL.
+//! - [`pusher`]: Pusher Channels protocol 7 presence load (`activenow-bench pusher`), against
+//!   any Pusher server at a URL.
 //! - [`server_api`]: the server API's reads at a room of 100,000 members
 //!   (`activenow-bench server-api`).
 //! - [`webhooks`]: room-webhook throughput with batching (`activenow-bench webhooks`).
@@ -24,6 +26,7 @@ mod cli;
 mod conn;
 mod floor;
 mod http;
+mod pusher;
 mod report;
 mod run;
 mod scenario;
@@ -57,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Churn(args) => rt.block_on(run::main(scenario::Kind::Churn, args)),
         cli::Command::Fanout(args) => rt.block_on(run::main(scenario::Kind::Fanout, args)),
         cli::Command::Socketio(args) => rt.block_on(crate::socketio::main(args)),
+        cli::Command::Pusher(args) => rt.block_on(crate::pusher::main(args)),
         cli::Command::ServerApi(args) => rt.block_on(crate::server_api::main(args)),
         cli::Command::Webhooks(args) => rt.block_on(crate::webhooks::main(args)),
     }

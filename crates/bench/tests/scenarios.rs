@@ -191,3 +191,83 @@ fn server_api_runs_on_both_backends() {
         }
     }
 }
+
+/// `pusher` in its three modes against an activenow server in this process with one Pusher
+/// app (the bench's default id/key/secret): every socket subscribed, joins seen by the
+/// watchers, events delivered. Counts only, no timings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pusher_modes_run_against_activenow() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let settings = Settings {
+        bind: "127.0.0.1".into(),
+        port: 0,
+        node_id: "bench-pusher-test".into(),
+        pusher_app_id: "app-id".into(),
+        pusher_app_key: "app-key".into(),
+        pusher_app_secret: "app-secret".into(),
+        ..Default::default()
+    };
+    let server = Server::start(listener, AppState::new(settings, Backend::memory())).unwrap();
+    let url = format!("http://{}", server.addr);
+    let pusher = |mode: &'static str, extra: &'static [&'static str]| {
+        let url = url.clone();
+        let json = json_path(&format!("pusher-{mode}"), &url);
+        async move {
+            let out = {
+                let json = json.clone();
+                tokio::task::spawn_blocking(move || {
+                    bench()
+                        .args(["pusher", "--mode", mode, "--url", &url])
+                        .args(["--duration", "2", "--warmup", "0"])
+                        .args(extra)
+                        .arg("--json")
+                        .arg(&json)
+                        .output()
+                        .unwrap()
+                })
+                .await
+                .unwrap()
+            };
+            assert!(
+                out.status.success(),
+                "pusher {mode} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let doc: Value =
+                serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+            let _ = std::fs::remove_file(&json);
+            doc
+        }
+    };
+    let idle = pusher("idle", &["--conns", "20", "--rooms", "2"]).await;
+    assert_eq!(idle["subscribed"], 20, "{idle}");
+    assert_eq!(idle["failed"], 0, "{idle}");
+
+    let churn = pusher(
+        "churn",
+        &[
+            "--conns",
+            "10",
+            "--rooms",
+            "2",
+            "--rate",
+            "40",
+            "--hold-ms",
+            "100",
+        ],
+    )
+    .await;
+    assert_eq!(churn["subscribed"], 10, "{churn}");
+    assert!(churn["joins_per_s"].as_f64().unwrap() > 0.0, "{churn}");
+    assert!(
+        churn["member_added_received"].as_u64().unwrap() > 0,
+        "watchers saw no join: {churn}"
+    );
+
+    let fanout = pusher("fanout", &["--members", "10", "--events", "10"]).await;
+    assert_eq!(fanout["subscribed"], 10, "{fanout}");
+    assert!(fanout["events_per_s"].as_f64().unwrap() > 0.0, "{fanout}");
+    assert!(fanout["deliveries"].as_u64().unwrap() > 0, "{fanout}");
+    assert_eq!(fanout["events_refused"], 0, "{fanout}");
+    server.shutdown(std::time::Duration::from_secs(5)).await;
+}
