@@ -163,24 +163,28 @@ impl RawWs {
 
     /// A masked client text frame (clients must mask; the key need not be secret here).
     pub fn text_frame(text: &str) -> Vec<u8> {
-        const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-        let payload = text.as_bytes();
-        let mut out = vec![0x81];
-        match payload.len() {
-            n if n < 126 => out.push(0x80 | n as u8),
-            n if n <= u16::MAX as usize => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&KEY);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-        out
+        client_frame(OP_TEXT, text.as_bytes())
     }
+}
+
+/// A masked, final client frame of `opcode` (text 1, close 8, ping 9, pong 10).
+pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+    let mut out = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n <= u16::MAX as usize => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&KEY);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+    out
 }
 
 /// Opens a raw WebSocket (the HTTP upgrade by hand) and waits for the first text frame.

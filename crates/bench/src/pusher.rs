@@ -35,7 +35,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::{self, now_us, RawWs, Sources, OP_CLOSE, OP_TEXT};
+use crate::conn::{self, client_frame, now_us, RawWs, Sources, OP_CLOSE, OP_TEXT};
 use crate::http::Http;
 use crate::report::percentile_ms;
 use crate::target;
@@ -184,26 +184,6 @@ fn signed_path(app_id: &str, key: &str, secret: &str, method: &str, body: &[u8])
 
 // ---------------------------------------------------------------------------------------
 // A Pusher client on a raw WebSocket
-
-/// A client control or text frame, masked.
-fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    const KEY: [u8; 4] = [0x5a, 0x13, 0xc7, 0x2e];
-    let mut out = vec![0x80 | opcode];
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n if n <= u16::MAX as usize => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&KEY);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-    out
-}
 
 const OP_PING: u8 = 9;
 const OP_PONG: u8 = 10;

@@ -156,12 +156,16 @@ async fn join_and_hello(
         }
         Err(e) => {
             tracing::warn!(error = %e, "room join failed");
-            let _ =
-                ws::send_frame(socket, codec::error(code::INTERNAL, "join failed; retry")).await;
-            ws::send_close(socket, reason::JOIN_FAILED).await;
+            join_failed(socket).await;
             false
         }
     }
+}
+
+/// Tells the client its join failed (a store error: retry) and closes the socket.
+pub(super) async fn join_failed(socket: &mut WebSocket) {
+    let _ = ws::send_frame(socket, codec::error(code::INTERNAL, "join failed; retry")).await;
+    ws::send_close(socket, reason::JOIN_FAILED).await;
 }
 
 /// Client messages of a room socket.

@@ -10,10 +10,9 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::codec;
-use super::room::{identify, RoomInbound};
+use super::room::{identify, join_failed, RoomInbound};
 use crate::app::AppState;
 use crate::client_auth::{Expiring, Proof};
-use crate::close::{code, reason};
 use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws;
 
@@ -102,9 +101,7 @@ async fn join(
         }
         Err(e) => {
             tracing::warn!(error = %e, "visitor join failed");
-            let _ =
-                ws::send_frame(socket, codec::error(code::INTERNAL, "join failed; retry")).await;
-            ws::send_close(socket, reason::JOIN_FAILED).await;
+            join_failed(socket).await;
             false
         }
     }
