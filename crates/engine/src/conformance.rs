@@ -42,6 +42,7 @@ macro_rules! conformance_suite {
             rekey_moves_the_identity,
             silent_connection_expires_and_heartbeat_rejoins,
             concurrent_joins_and_leaves_end_exact,
+            concurrent_updates_each_get_their_own_transition,
             metadata_writes_follow_revisions,
             metadata_concurrent_updates_have_one_winner_per_revision,
             metadata_lock_guards_writes,

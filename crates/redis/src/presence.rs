@@ -3,6 +3,8 @@
 //! Every transition is one Lua script on one room's keys (one slot), so it is atomic across
 //! all nodes: two nodes never both see an identity's first join or last leave, and a
 //! membership removed by two reapers at once yields its transition to exactly one of them.
+//! Updates of many rooms may share one script call (`update_batch.rs`); the call is atomic
+//! as a whole, so each room's update still is.
 //!
 //! Keys that span rooms cannot join a room's script in Redis Cluster, so they are kept
 //! *conservatively* instead of atomically:
@@ -35,6 +37,7 @@ mod reconcile;
 mod restore;
 mod state;
 mod store;
+mod update_batch;
 
 pub(crate) use state::Listening;
 pub use state::RedisPresence;

@@ -352,3 +352,63 @@ pub async fn concurrent_joins_and_leaves_end_exact(backend: Backend) {
     }
     engine.shutdown().await;
 }
+
+/// Updates sent at once over many rooms (a backend may send them together, as Redis does in
+/// one script call per slot) each come back with their own connection's transition, are
+/// stored, and keep each room's versions growing.
+pub async fn concurrent_updates_each_get_their_own_transition(backend: Backend) {
+    let engine = Engine::start(engine_config(), backend);
+    let rooms: Vec<Room> = (0..40).map(|i| room(&format!("updates{i}"))).collect();
+    let mut conns = Vec::new();
+    for i in 0..200usize {
+        let c = engine.connect(Liveness::Socket);
+        join(&c, &rooms[i % 40], &format!("u{i}")).await.unwrap();
+        conns.push(std::sync::Arc::new(c));
+    }
+    for round in 0..3u64 {
+        let mut tasks = Vec::new();
+        for (i, c) in conns.iter().enumerate() {
+            let c = c.clone();
+            let room = rooms[i % 40].clone();
+            tasks.push(tokio::spawn(async move {
+                let mut patch = State::new();
+                patch.insert("n".into(), serde_json::json!(i));
+                patch.insert("round".into(), serde_json::json!(round));
+                let t = c.update(&room, &patch).await.unwrap();
+                (i, c.id().clone(), t)
+            }));
+        }
+        let mut versions: Vec<Vec<u64>> = vec![Vec::new(); 40];
+        for task in tasks {
+            let (i, conn, t) = task.await.unwrap();
+            assert_eq!(t.kind, EventKind::Update);
+            assert_eq!(t.member.conn, conn, "update {i} got another's transition");
+            assert_eq!(t.member.identity, Identity::new(&format!("u{i}")));
+            assert_eq!(t.member.state.get("n"), Some(&serde_json::json!(i)));
+            assert_eq!(t.member.state.get("round"), Some(&serde_json::json!(round)));
+            assert_eq!(t.count, 5);
+            versions[i % 40].push(t.version);
+        }
+        for (r, mut v) in versions.into_iter().enumerate() {
+            let n = v.len();
+            v.sort_unstable();
+            v.dedup();
+            assert_eq!(v.len(), n, "room {r}: two updates with one version");
+        }
+    }
+    for (r, room) in rooms.iter().enumerate() {
+        let members = engine.members(room).await.unwrap();
+        assert_eq!(members.len(), 5, "room {r}");
+        for m in members {
+            let i = conns.iter().position(|c| c.id() == &m.conn).unwrap();
+            assert_eq!(m.state.get("n"), Some(&serde_json::json!(i)));
+            assert_eq!(m.state.get("round"), Some(&serde_json::json!(2)));
+        }
+    }
+    for c in conns {
+        if let Ok(c) = std::sync::Arc::try_unwrap(c) {
+            c.disconnect().await;
+        }
+    }
+    engine.shutdown().await;
+}

@@ -9,6 +9,13 @@
 -- KEYS[7] since     STRING ms of the server's clock of the first join since it was empty
 local M, I, S, V, O, T = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7]
 
+-- For a script over several rooms (update.lua): the functions below then work on the room
+-- whose seven keys start after KEYS[base].
+local function use_room(base)
+  M, I, S, V, O, T = KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4],
+    KEYS[base + 6], KEYS[base + 7]
+end
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

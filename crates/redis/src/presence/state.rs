@@ -21,6 +21,7 @@ use crate::record::{self, int};
 use crate::scripts::{eval_all, Call, Scripts};
 
 use super::outage::{Departed, Reconcile};
+use super::update_batch::UpdateBatcher;
 
 /// Connections per leave or restore script call (Lua's stack takes a few thousand args).
 pub(super) const CONNS_PER_CALL: usize = 500;
@@ -55,6 +56,8 @@ impl Listening {
 
 pub struct RedisPresence {
     pub(super) client: Client,
+    /// Updates, many per script call (`update_batch.rs`).
+    pub(super) updates: UpdateBatcher,
     pub(super) keys: Keys,
     pub(super) scripts: Arc<Scripts>,
     pub(super) node_id: String,
@@ -131,6 +134,7 @@ impl RedisPresence {
     ) -> RedisPresence {
         let node_id = options.node_id.as_str();
         RedisPresence {
+            updates: UpdateBatcher::start(client.clone(), scripts.clone()),
             client,
             keys,
             scripts,

@@ -111,7 +111,7 @@ impl PresenceStore for RedisPresence {
         // The script publishes each transition's room message itself (one command and one
         // round trip less per heartbeat): it gets the message's JSON around the member.
         let (head, tail) = broker::update_message_parts(room, ts_ms);
-        let args = vec![
+        let args = [
             mode.into(),
             who.into(),
             patch,
@@ -121,16 +121,11 @@ impl PresenceStore for RedisPresence {
             head,
             tail,
         ];
-        let reply = eval(
-            &self.client,
-            Call {
-                script: &self.scripts.update,
-                keys: self.keys.room(room).all(),
-                args,
-            },
-        )
-        .await
-        .map_err(store_error)?;
+        let reply = self
+            .updates
+            .update(self.keys.room(room).all(), args)
+            .await
+            .map_err(store_error)?;
         let out = record::published(reply, Some(ts_ms))?;
         let unsent = out.iter().filter(|(_, sent)| !sent).count();
         if unsent > 0 {
