@@ -13,14 +13,15 @@
 
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
 use fred::clients::Client;
 use fred::error::{Error, ErrorKind};
 use fred::interfaces::ClientLike;
-use fred::types::Value;
+use fred::types::{Key, Value};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::scripts::{eval, Call, Scripts};
+use crate::scripts::Scripts;
 
 /// Updates per script call at most (each takes 7 keys and 8 arguments).
 const MAX_BATCH: usize = 128;
@@ -81,9 +82,10 @@ async fn run(client: Client, scripts: Arc<Scripts>, mut rx: mpsc::Receiver<Queue
                         Err(_) => break,
                     }
                 }
-                in_flight.push(send(client.clone(), scripts.clone(), batch));
+                // Its own task: whatever happens to one batch, the next ones still go.
+                in_flight.push(tokio::spawn(send(client.clone(), scripts.clone(), batch)));
             }
-            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+            Some(_) = in_flight.next(), if !in_flight.is_empty() => {}
         }
     }
     while in_flight.next().await.is_some() {}
@@ -115,24 +117,51 @@ fn by_slot(batch: Vec<QueuedUpdate>, clustered: bool) -> Vec<Vec<QueuedUpdate>> 
 }
 
 async fn call(client: &Client, scripts: &Scripts, group: Vec<QueuedUpdate>) {
-    let mut keys = Vec::with_capacity(group.len() * 7);
-    let mut args = Vec::with_capacity(1 + group.len() * 8);
-    args.push(group.len().to_string());
+    // Every key and argument is a slice of one buffer: fred clones them for a retry after
+    // NOSCRIPT, which then costs a reference count each instead of an allocation.
+    let count = group.len().to_string();
+    let len = count.len()
+        + group
+            .iter()
+            .map(|u| u.keys.iter().chain(&u.args).map(String::len).sum::<usize>())
+            .sum::<usize>();
+    let mut buf = BytesMut::with_capacity(len);
+    let mut key_ends = Vec::with_capacity(group.len() * 7);
+    let mut arg_ends = Vec::with_capacity(1 + group.len() * 8);
+    buf.extend_from_slice(count.as_bytes());
     let mut replies = Vec::with_capacity(group.len());
+    for u in &group {
+        for k in &u.keys {
+            buf.extend_from_slice(k.as_bytes());
+            key_ends.push(buf.len());
+        }
+    }
     for u in group {
-        keys.extend(u.keys);
-        args.extend(u.args);
+        for a in &u.args {
+            buf.extend_from_slice(a.as_bytes());
+            arg_ends.push(buf.len());
+        }
         replies.push(u.reply);
     }
-    let result = eval(
-        client,
-        Call {
-            script: &scripts.update,
-            keys,
-            args,
-        },
-    )
-    .await;
+    let buf = buf.freeze();
+    let slices = |ends: &[usize], mut start: usize| {
+        ends.iter()
+            .map(|&end| {
+                let piece = buf.slice(start..end);
+                start = end;
+                piece
+            })
+            .collect::<Vec<Bytes>>()
+    };
+    let keys_start = count.len();
+    let keys: Vec<Key> = slices(&key_ends, keys_start)
+        .into_iter()
+        .map(Key::from)
+        .collect();
+    let args_start = key_ends.last().copied().unwrap_or(keys_start);
+    let mut args: Vec<Value> = vec![buf.slice(0..keys_start).into()];
+    args.extend(slices(&arg_ends, args_start).into_iter().map(Value::from));
+    let result: Result<Value, Error> = scripts.update.evalsha_with_reload(client, keys, args).await;
     match result {
         Ok(reply) => {
             let mut each = reply.into_array().into_iter();
