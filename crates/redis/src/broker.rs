@@ -9,7 +9,7 @@
 //! re-subscribes every channel after a reconnection.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use activenow_engine::store::{Broker, MessageSink};
@@ -31,6 +31,9 @@ pub struct RedisBroker {
     sink: OnceLock<Arc<dyn MessageSink>>,
     /// Messages dropped because this node read its pub/sub stream too slowly.
     lost: Arc<AtomicU64>,
+    /// The presence store's lost-state flag: set when messages were dropped, so the engine
+    /// re-asserts and its sockets get the rooms' counts again (their missed events are gone).
+    lost_state: Arc<AtomicBool>,
     /// Set on close: stops the cluster topology follower (`topology.rs`).
     closing: watch::Sender<bool>,
 }
@@ -42,6 +45,7 @@ impl RedisBroker {
         keys: Keys,
         sharded: bool,
         closing: watch::Sender<bool>,
+        lost_state: Arc<AtomicBool>,
     ) -> RedisBroker {
         RedisBroker {
             publisher,
@@ -50,6 +54,7 @@ impl RedisBroker {
             sharded,
             sink: OnceLock::new(),
             lost: Arc::default(),
+            lost_state,
             closing,
         }
     }
@@ -107,6 +112,7 @@ impl Broker for RedisBroker {
         }
         let mut rx = self.subscriber.message_rx();
         let lost = self.lost.clone();
+        let lost_state = self.lost_state.clone();
         tokio::spawn(async move {
             loop {
                 match rx.recv().await {
@@ -121,7 +127,11 @@ impl Broker for RedisBroker {
                     }
                     Err(RecvError::Lagged(n)) => {
                         lost.fetch_add(n, Ordering::Relaxed);
-                        tracing::warn!(lost = n, "room messages dropped: this node fell behind")
+                        lost_state.store(true, Ordering::Relaxed);
+                        tracing::warn!(
+                            lost = n,
+                            "room messages dropped: this node fell behind; re-asserting"
+                        )
                     }
                     Err(RecvError::Closed) => return,
                 }

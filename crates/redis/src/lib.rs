@@ -69,7 +69,7 @@ pub use stats::RedisVisitorStats;
 /// Pub/sub messages a node may have waiting before it counts as lagging (and loses some).
 /// fred allocates every slot of each of a client's notification channels up front (about
 /// 5 MiB per channel at 65,536), so only the subscriber gets a deep buffer.
-const PUBSUB_BUFFER: usize = 16_384;
+pub(crate) const PUBSUB_BUFFER: usize = 16_384;
 /// Notification depth of the command client, which receives no pub/sub messages.
 const COMMAND_CLIENT_BUFFER: usize = 64;
 
@@ -104,7 +104,8 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
     }
     let client = builder.build().map_err(connect_error)?;
     let publisher = builder.build().map_err(connect_error)?;
-    builder.with_performance_config(|p| p.broadcast_channel_capacity = PUBSUB_BUFFER);
+    builder
+        .with_performance_config(|p| p.broadcast_channel_capacity = options.pubsub_buffer.max(1));
     let subscriber = builder.build_subscriber_client().map_err(connect_error)?;
     start(&client, options.connect_timeout).await?;
     start(&publisher, options.connect_timeout).await?;
@@ -137,7 +138,7 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
             keys.clone(),
             scripts.clone(),
             options,
-            lost,
+            lost.clone(),
             Listening {
                 subscriber: subscriber.clone(),
                 resubscribed: listening,
@@ -150,6 +151,7 @@ pub async fn connect(options: &RedisOptions) -> Result<Backend, RedisError> {
             keys.clone(),
             sharded,
             closing,
+            lost,
         )),
         metadata: Arc::new(RedisMetadata::new(
             client.clone(),

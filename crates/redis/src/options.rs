@@ -26,6 +26,10 @@ pub struct RedisOptions {
     pub command_timeout: Duration,
     /// Prefix of every key and channel.
     pub prefix: String,
+    /// Pub/sub messages this node may have received and not yet handled; beyond it the
+    /// oldest are dropped, counted (`activenow_broker_messages_lost_total`) and the node
+    /// re-asserts as after lost state.
+    pub pubsub_buffer: usize,
 }
 
 impl RedisOptions {
@@ -38,6 +42,7 @@ impl RedisOptions {
             connect_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(2),
             prefix: "an:".into(),
+            pubsub_buffer: crate::PUBSUB_BUFFER,
         }
     }
 }
