@@ -1,5 +1,8 @@
-//! The application: shared state, the router, and a server that can be started on any
-//! listener (tests bind port 0) and stopped with a token.
+//! The application: the one file that knows every protocol and service. It builds their
+//! states around one [`Host`], hands each handler its own state by `FromRef`, registers the
+//! `/metrics` lines of each part, merges the routes, and runs a server that can be started
+//! on any listener (tests bind port 0) and stopped with a token. Adding a protocol touches
+//! this file only: its state in [`AppInner`], a line of `taken_from_app_state!`, its routes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
