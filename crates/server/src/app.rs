@@ -1,5 +1,8 @@
-//! The application: shared state, the router, and a server that can be started on any
-//! listener (tests bind port 0) and stopped with a token.
+//! The application: the one file that knows every protocol and service. It builds their
+//! states around one [`Host`], hands each handler its own state by `FromRef`, registers the
+//! `/metrics` lines of each part, merges the routes, and runs a server that can be started
+//! on any listener (tests bind port 0) and stopped with a token. Adding a protocol touches
+//! this file only: its state in [`AppInner`], a line of `taken_from_app_state!`, its routes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,62 +10,87 @@ use std::time::Duration;
 
 use activenow_engine::{Backend, Engine, EngineConfig};
 use axum::extract::DefaultBodyLimit;
+use axum::extract::FromRef;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
-use crate::observe::AppMetrics;
-
+use crate::host::{Host, HostParts};
+use crate::metrics::{AppMetrics, WriteMetrics};
+use crate::observe::ObserveState;
+use crate::pages::stats::StatsSources;
+use crate::protocol::activenow::ActiveNowState;
+use crate::protocol::channels::{Channels, ChannelsState};
+use crate::protocol::pusher::{Pusher, PusherState};
+use crate::protocol::server_api::ServerApiState;
+use crate::protocol::socketio::codec::SocketIoRenderer;
+use crate::protocol::socketio::SocketIoState;
+use crate::services::online::{Online, OnlineState};
+use crate::services::session::{Sessions, SessionsState};
+use crate::services::webhooks::Webhooks;
 use crate::transport::origin::OriginPolicy;
+use crate::transport::per_ip::IpLimits;
 
-/// Cheap to clone: everything a handler needs.
+/// Cheap to clone: every protocol's and service's state. Handlers take only their own, by
+/// `FromRef` (below); everything they share is the [`Host`].
 #[derive(Clone)]
 pub struct AppState(Arc<AppInner>);
 
 pub struct AppInner {
-    pub engine: Engine,
-    pub settings: Settings,
-    pub origins: OriginPolicy,
-    /// Cancelled on SIGINT/SIGTERM: every socket task closes with 1012.
-    pub shutdown: CancellationToken,
-    /// Every socket task, so shutdown can wait for them (axum does not track upgraded
-    /// connections).
-    pub sockets: TaskTracker,
-    pub metrics: AppMetrics,
-    pub activenow: crate::protocol::activenow::Renderers,
-    /// The Socket.IO renderer, which also holds the Socket.IO server handle.
-    pub socketio: Arc<crate::protocol::socketio::SocketIoRenderer>,
-    /// One sender per Pusher app with a `webhook_url` (flushed on shutdown).
-    /// Each Pusher app's webhook sender, by app id (apps with a webhook URL only).
-    pub pusher_webhooks: Vec<(String, crate::services::webhooks::Webhooks)>,
-    /// The webhook sender (`WEBHOOK_URL` set): online-status and room events.
-    pub webhooks: Option<crate::services::webhooks::Webhooks>,
+    pub host: Host,
+    pub activenow: ActiveNowState,
+    pub socketio: SocketIoState,
+    pub channels: ChannelsState,
+    pub pusher: PusherState,
+    pub server_api: ServerApiState,
     /// The online-status adapter (HTTP heartbeats, ping sockets, webhooks).
-    pub online: crate::services::online::Online,
+    pub online: OnlineState,
     /// The session-push adapter.
-    pub sessions: crate::services::session::Sessions,
-    pub channels: crate::protocol::channels::Channels,
-    /// Per-IP limits and the trusted proxies (`MAX_CONNECTIONS_PER_IP`, handshake, login and
-    /// session-creation rates).
-    pub limits: crate::transport::per_ip::IpLimits,
-    /// The Pusher protocol's app and renderer.
-    pub pusher: crate::protocol::pusher::Pusher,
-    /// What the server API's handlers take (they never see the whole `AppState`).
-    pub server_api: crate::protocol::server_api::ServerApiState,
+    pub sessions: SessionsState,
+    pub observe: ObserveState,
+    /// What the dashboard's stats read.
+    pub stats: StatsSources,
+    /// The webhook sender (`WEBHOOK_URL` set): online-status and room events.
+    pub webhooks: Option<Webhooks>,
 }
 
-impl axum::extract::FromRef<AppState> for crate::protocol::server_api::ServerApiState {
-    fn from_ref(app: &AppState) -> Self {
-        app.server_api.clone()
-    }
+/// Each state a handler takes, from the app's state.
+macro_rules! taken_from_app_state {
+    ($($field:ident: $state:ty),* $(,)?) => {
+        $(impl FromRef<AppState> for $state {
+            fn from_ref(app: &AppState) -> Self {
+                app.$field.clone()
+            }
+        })*
+    };
 }
+
+taken_from_app_state!(
+    host: Host,
+    activenow: ActiveNowState,
+    socketio: SocketIoState,
+    channels: ChannelsState,
+    pusher: PusherState,
+    server_api: ServerApiState,
+    online: OnlineState,
+    sessions: SessionsState,
+    observe: ObserveState,
+);
 
 impl std::ops::Deref for AppState {
     type Target = AppInner;
     fn deref(&self) -> &AppInner {
         &self.0
+    }
+}
+
+/// The host's parts (`state.engine`, `state.settings`, ...) read through the app's state.
+impl std::ops::Deref for AppInner {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
     }
 }
 
@@ -84,7 +112,7 @@ impl AppState {
             },
             backend,
         );
-        let webhooks = crate::services::webhooks::Webhooks::start(&settings);
+        let webhooks = Webhooks::start(&settings);
         if let Some(room) = webhooks.as_ref().and_then(|w| {
             crate::services::webhooks::RoomWebhooks::new(
                 w,
@@ -93,8 +121,8 @@ impl AppState {
         }) {
             engine.observe_all(room);
         }
-        let online = crate::services::online::Online::start(&engine, &settings, webhooks.clone());
-        let pusher = crate::protocol::pusher::Pusher::new(&settings, &engine);
+        let online = Online::start(&engine, &settings, webhooks.clone());
+        let pusher = Arc::new(Pusher::new(&settings, &engine));
         let pusher_webhooks = pusher_webhooks(&settings, &pusher);
         if let Some(observer) = crate::services::webhooks::PusherWebhooks::new(
             pusher_webhooks
@@ -111,40 +139,78 @@ impl AppState {
         ) {
             engine.observe_all(observer);
         }
-        let sessions = crate::services::session::Sessions::start(&engine, &settings);
-        AppState(Arc::new(AppInner {
-            webhooks,
-            online,
-            sessions,
+        let sessions = Sessions::start(&engine, &settings);
+        let socketio = Arc::new(SocketIoRenderer::default());
+        let channels = Arc::new(Channels::new(&settings));
+        let host = Host::new(HostParts {
             engine: engine.clone(),
             origins: OriginPolicy::new(settings.origin_allowlist()),
-            channels: crate::protocol::channels::Channels::new(&settings),
-            limits: crate::transport::per_ip::IpLimits::new(&settings),
-            pusher,
-            pusher_webhooks: pusher_webhooks
-                .into_iter()
-                .map(|(id, _, w)| (id, w))
-                .collect(),
-            server_api: crate::protocol::server_api::ServerApiState {
-                engine: engine.clone(),
-                settings: Arc::new(settings.clone()),
-            },
-            settings,
+            limits: IpLimits::new(&settings),
+            verifier: channels.verifier.clone(),
+            uncounted: socketio.sessions.clone(),
+            settings: settings.clone(),
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
             metrics: AppMetrics::default(),
-            activenow: crate::protocol::activenow::Renderers::default(),
-            socketio: Arc::default(),
+        });
+        let mut service_metrics: Vec<Arc<dyn WriteMetrics>> =
+            vec![Arc::new(online.clone()), Arc::new(sessions.clone())];
+        if let Some(w) = &webhooks {
+            service_metrics.push(Arc::new(w.clone()));
+        }
+        let protocol_metrics: Vec<Arc<dyn WriteMetrics>> = vec![socketio.clone()];
+        let socket_count = socketio.clone();
+        AppState(Arc::new(AppInner {
+            activenow: ActiveNowState {
+                host: host.clone(),
+                renderers: crate::protocol::activenow::Renderers::default(),
+            },
+            socketio: SocketIoState {
+                host: host.clone(),
+                socketio,
+            },
+            channels: ChannelsState {
+                host: host.clone(),
+                channels,
+            },
+            pusher: PusherState {
+                host: host.clone(),
+                pusher,
+                webhooks: pusher_webhooks
+                    .into_iter()
+                    .map(|(id, _, w)| (id, w))
+                    .collect(),
+            },
+            server_api: ServerApiState {
+                engine,
+                settings: Arc::new(settings),
+            },
+            online: OnlineState {
+                host: host.clone(),
+                online,
+            },
+            sessions: SessionsState {
+                host: host.clone(),
+                sessions,
+            },
+            observe: ObserveState {
+                host: host.clone(),
+                protocol_metrics: protocol_metrics.into(),
+                service_metrics: service_metrics.into(),
+            },
+            stats: StatsSources {
+                host: host.clone(),
+                socketio_sockets: Arc::new(move || socket_count.socket_count()),
+            },
+            webhooks,
+            host,
         }))
     }
 }
 
 /// A Pusher-signed sender for each app with a webhook URL, with its id and room prefix.
-fn pusher_webhooks(
-    settings: &Settings,
-    pusher: &crate::protocol::pusher::Pusher,
-) -> Vec<(String, String, crate::services::webhooks::Webhooks)> {
-    use crate::services::webhooks::{Signing, Target, Webhooks};
+fn pusher_webhooks(settings: &Settings, pusher: &Pusher) -> Vec<(String, String, Webhooks)> {
+    use crate::services::webhooks::{Signing, Target};
     pusher
         .apps
         .iter()
@@ -173,10 +239,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::protocol::pusher::routes())
         .merge(crate::protocol::server_api::routes())
         .merge(crate::observe::routes())
-        .merge(crate::pages::routes(&state))
-        .layer(crate::protocol::socketio::layer(&state))
+        .merge(crate::pages::routes(&state.stats))
+        .layer(crate::protocol::socketio::layer(&state.socketio))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.socketio.clone(),
             crate::protocol::socketio::sessions::gate,
         ))
         .layer(DefaultBodyLimit::max(
@@ -204,7 +270,11 @@ impl Server {
         let app = router(state.clone());
         // Our own accept loop: header, idle and body timeouts, per-IP limits (see
         // transport/serve.rs); requests carry `ConnectInfo<SocketAddr>` and `ClientIp`.
-        let serve = tokio::spawn(crate::transport::serve::serve(listener, app, state.clone()));
+        let serve = tokio::spawn(crate::transport::serve::serve(
+            listener,
+            app,
+            state.host.clone(),
+        ));
         Ok(Server { addr, state, serve })
     }
 
@@ -229,7 +299,7 @@ impl Server {
         }
         // Socket.IO sockets live in socketioxide's tasks: close them (clients see
         // "io server disconnect") and run their disconnect handlers.
-        if tokio::time::timeout_at(sockets_by, self.state.socketio.close())
+        if tokio::time::timeout_at(sockets_by, self.state.socketio.socketio.close())
             .await
             .is_err()
         {
@@ -252,12 +322,12 @@ impl Server {
             tracing::warn!("backend cleanup did not finish within the grace period");
         }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let _ = tokio::time::timeout(left, self.state.online.drain(left)).await;
-        for (_, w) in &self.state.pusher_webhooks {
+        let _ = tokio::time::timeout(left, self.state.online.online.drain(left)).await;
+        for (_, w) in self.state.pusher.webhooks.iter() {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             w.flush(left).await;
         }
-        self.state.sessions.stop();
+        self.state.sessions.sessions.stop();
         // Last: the services above may still write to the backend while they drain.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let _ = tokio::time::timeout(left, self.state.engine.close_backend()).await;

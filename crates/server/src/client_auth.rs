@@ -20,9 +20,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
 use crate::close::{auth_code, code};
 use crate::error::http_error;
+use crate::host::Host;
 use crate::protocol::channels::auth::AuthError;
 use crate::protocol::channels::token;
 use crate::transport::ws::{Inbound, Reply};
@@ -125,8 +125,8 @@ pub fn mismatch(id: &Identity) -> Refusal {
 }
 
 /// Verifies a token now.
-pub fn verify(app: &AppState, token: &str) -> Result<Proof, AuthError> {
-    let principal = app.channels.verifier.verify(token, token::now_ms())?;
+pub fn verify(host: &Host, token: &str) -> Result<Proof, AuthError> {
+    let principal = host.verifier.verify(token, token::now_ms())?;
     Ok(Proof {
         user: principal.user,
         expires_at_ms: principal.expires_at_ms,
@@ -137,34 +137,30 @@ pub fn verify(app: &AppState, token: &str) -> Result<Proof, AuthError> {
 /// The proof of a WebSocket upgrade: `None` with CLIENT_AUTH=off; with `jwt`, the verified
 /// token of `?token=`, `Authorization: Bearer` or `Sec-WebSocket-Protocol`, or a 401.
 pub fn upgrade(
-    app: &AppState,
+    host: &Host,
     query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<Option<Proof>, Refusal> {
-    if !app.settings.client_auth_jwt() {
+    if !host.settings.client_auth_jwt() {
         return Ok(None);
     }
     let refused = |e: AuthError| {
-        app.metrics.upgrades_refused.inc();
+        host.metrics.upgrades_refused.inc();
         Refusal::from(e)
     };
     let presented = token::presented(query.get("token").map(String::as_str), headers)
         .ok_or_else(|| refused(missing()))?;
-    let mut proof = verify(app, &presented.token).map_err(refused)?;
+    let mut proof = verify(host, &presented.token).map_err(refused)?;
     proof.select_protocol = presented.select_protocol;
     Ok(Some(proof))
 }
 
 /// A proven upgrade whose request also names an identity (`socket_session_id`, `playerId`)
 /// must name the token's subject: 403 otherwise. Returns the identity to use.
-pub fn claimed(
-    app: &AppState,
-    proof: &Proof,
-    named: Option<&Identity>,
-) -> Result<Identity, Refusal> {
+pub fn claimed(host: &Host, proof: &Proof, named: Option<&Identity>) -> Result<Identity, Refusal> {
     match named {
         Some(id) if *id != proof.user => {
-            app.metrics.upgrades_refused.inc();
+            host.metrics.upgrades_refused.inc();
             Err(mismatch(id))
         }
         _ => Ok(proof.user.clone()),
@@ -173,32 +169,32 @@ pub fn claimed(
 
 /// Who made an HTTP request: the API key first, then (CLIENT_AUTH=jwt) a bearer token. A
 /// token that does not verify is a 401 even where anonymous calls are allowed.
-pub fn http_caller(app: &AppState, headers: &HeaderMap) -> Result<Caller, Refusal> {
-    if crate::api_key::check(&app.settings.api_key, headers).is_ok() {
+pub fn http_caller(host: &Host, headers: &HeaderMap) -> Result<Caller, Refusal> {
+    if crate::api_key::check(&host.settings.api_key, headers).is_ok() {
         return Ok(Caller::Server);
     }
-    if !app.settings.client_auth_jwt() {
+    if !host.settings.client_auth_jwt() {
         return Ok(Caller::Unproven);
     }
     match token::presented(None, headers) {
         None => Ok(Caller::Anonymous),
-        Some(p) => Ok(Caller::User(verify(app, &p.token)?.user)),
+        Some(p) => Ok(Caller::User(verify(host, &p.token)?.user)),
     }
 }
 
 /// A protocol's [`Inbound`] on a socket whose token expires: answers `refresh` messages and
 /// tells the socket loop when to close with 4001. Without a proof it only forwards.
 pub struct Expiring<'a, I> {
-    app: &'a AppState,
+    host: &'a Host,
     inner: I,
     user: Option<Identity>,
     expires_at_ms: Option<u64>,
 }
 
 impl<'a, I: Inbound> Expiring<'a, I> {
-    pub fn new(app: &'a AppState, proof: Option<&Proof>, inner: I) -> Self {
+    pub fn new(host: &'a Host, proof: Option<&Proof>, inner: I) -> Self {
         Expiring {
-            app,
+            host,
             inner,
             user: proof.map(|p| p.user.clone()),
             expires_at_ms: proof.and_then(|p| p.expires_at_ms),
@@ -206,14 +202,9 @@ impl<'a, I: Inbound> Expiring<'a, I> {
     }
 
     /// A channels socket: always token-bound, whatever CLIENT_AUTH says.
-    pub fn with_user(
-        app: &'a AppState,
-        user: Identity,
-        expires_at_ms: Option<u64>,
-        inner: I,
-    ) -> Self {
+    pub fn with_user(host: &'a Host, user: Identity, expires_at_ms: Option<u64>, inner: I) -> Self {
         Expiring {
-            app,
+            host,
             inner,
             user: Some(user),
             expires_at_ms,
@@ -227,7 +218,7 @@ impl<'a, I: Inbound> Expiring<'a, I> {
                     .error_frame(code::BAD_MESSAGE, "refresh needs a token (a JWT string)"),
             );
         };
-        let proof = match verify(self.app, token) {
+        let proof = match verify(self.host, token) {
             Ok(p) => p,
             Err(e) => return Reply::Frame(self.inner.error_frame(e.code, &e.message)),
         };

@@ -6,7 +6,11 @@
 //!
 //! # Layout
 //! - [`config`]: every setting and limit (flags > env > TOML file > defaults).
-//! - [`app`]: shared state, the router, a server that tests start on port 0.
+//! - [`app`]: the wiring: every protocol's state, the router, a server that tests start on
+//!   port 0. The only module that knows every protocol.
+//! - [`host`]: what protocols, services and the transport share (engine, settings,
+//!   counters, shutdown, socket tracker, limits).
+//! - [`metrics`]: the protocol layer's counters and the `/metrics` lines parts write.
 //! - [`transport`]: WebSocket plumbing every protocol shares (upgrade checks, buffers, the
 //!   socket loop, rate limit).
 //! - [`protocol`]: one adapter per protocol (ActiveNow rooms and visitors, ...).
@@ -26,7 +30,9 @@ pub mod client_auth;
 pub mod close;
 pub mod config;
 pub mod error;
+pub mod host;
 pub mod ids;
+pub mod metrics;
 pub mod observe;
 pub mod pages;
 pub mod protocol;

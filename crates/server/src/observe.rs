@@ -1,8 +1,7 @@
 //! Health, readiness, Prometheus metrics and CORS: the operator's endpoints.
 
-use std::fmt::Write;
+use std::sync::Arc;
 
-use activenow_engine::metrics::{Counter, Gauge};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,53 +10,27 @@ use axum::{Json, Router};
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::app::AppState;
+use crate::host::Host;
+use crate::metrics::{write_line, WriteMetrics};
 use crate::transport::origin::OriginPolicy;
 
-/// Counters of the protocol layer (the engine keeps its own).
-#[derive(Default)]
-pub struct AppMetrics {
-    pub messages_in: Counter,
-    pub errors: Counter,
-    pub rate_limited: Counter,
-    pub upgrades_refused: Counter,
-    /// Sockets dropped because a write made no progress for SLOW_CONSUMER_TIMEOUT_MS.
-    pub write_timeouts: Counter,
-    /// HTTP connections dropped by the header or idle timeout (slowloris, silent clients).
-    pub http_timeouts: Counter,
-    /// Requests and connections refused by a per-IP limit (429).
-    pub per_ip_refused: Counter,
-    /// Open sockets per protocol (the dashboard's "connections per protocol").
-    pub sockets: SocketGauges,
+/// What the operator's endpoints read: the engine and the shared counters (the host), and
+/// the lines the protocols and services write themselves, registered by the app.
+#[derive(Clone)]
+pub struct ObserveState {
+    pub host: Host,
+    /// Written after the shared message counters (Socket.IO's dropped and ignored events).
+    pub protocol_metrics: Arc<[Arc<dyn WriteMetrics>]>,
+    /// Written last (online status, session push, webhooks).
+    pub service_metrics: Arc<[Arc<dyn WriteMetrics>]>,
 }
 
-/// Open WebSockets of each protocol on this node (Socket.IO counts its own).
-#[derive(Default)]
-pub struct SocketGauges {
-    pub rooms: Gauge,
-    pub visitors: Gauge,
-    pub channels: Gauge,
-    pub online: Gauge,
-    pub sessions: Gauge,
-}
-
-/// Counts one open socket while it lives: `let _open = OpenSocket::new(&gauge);`.
-pub struct OpenSocket<'a>(&'a Gauge);
-
-impl<'a> OpenSocket<'a> {
-    pub fn new(gauge: &'a Gauge) -> OpenSocket<'a> {
-        gauge.inc();
-        OpenSocket(gauge)
-    }
-}
-
-impl Drop for OpenSocket<'_> {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
-pub fn routes() -> Router<AppState> {
+/// The routes, for any app state the observe state can be taken from.
+pub fn routes<S>() -> Router<S>
+where
+    ObserveState: axum::extract::FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
         .route("/health", get(health))
         .route("/healthz", get(health))
@@ -69,7 +42,8 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn readyz(State(app): State<AppState>) -> Response {
+async fn readyz(State(observe): State<ObserveState>) -> Response {
+    let app = &observe.host;
     match app.engine.ping().await {
         Ok(()) => Json(json!({"status": "ready", "backend": app.engine.backend_name()})).into_response(),
         Err(e) => (
@@ -80,33 +54,35 @@ async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(app): State<AppState>) -> Response {
+async fn metrics(State(observe): State<ObserveState>) -> Response {
+    let app = &observe.host;
     let e = app.engine.metrics();
     let a = &app.metrics;
     let rooms = app.engine.room_counts().await.ok();
     let mut out = String::with_capacity(2048);
-    let mut line = |name: &str, kind: &str, help: &str, value: u64| {
-        let _ = writeln!(out, "# HELP activenow_{name} {help}\n# TYPE activenow_{name} {kind}\nactivenow_{name} {value}");
-    };
-    line(
+    write_line(
+        &mut out,
         "connections",
         "gauge",
         "WebSocket connections on this node.",
         e.connections.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "detached_connections",
         "gauge",
         "Presence held without a socket on this node (HTTP online-status logins).",
         e.detached_connections.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "lingering_connections",
         "gauge",
         "Dropped connections whose memberships wait for PRESENCE_LEAVE_GRACE_MS on this node.",
         e.lingering.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "leave_grace_overflows_total",
         "counter",
         "Drops that left at once because PRESENCE_LEAVE_GRACE_MAX_PENDING connections already lingered.",
@@ -114,142 +90,152 @@ async fn metrics(State(app): State<AppState>) -> Response {
     );
     if let Some(rooms) = &rooms {
         let public = rooms.iter().filter(|(r, _)| !r.is_internal());
-        line("rooms", "gauge", "Non-empty rooms.", public.count() as u64);
+        write_line(
+            &mut out,
+            "rooms",
+            "gauge",
+            "Non-empty rooms.",
+            public.count() as u64,
+        );
     }
-    line(
+    write_line(
+        &mut out,
         "joins_total",
         "counter",
         "Memberships joined.",
         e.joins.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "leaves_total",
         "counter",
         "Memberships left.",
         e.leaves.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "updates_total",
         "counter",
         "Presence updates.",
         e.updates.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "expirations_total",
         "counter",
         "Memberships removed by the reaper (TTL).",
         e.expirations.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "heartbeats_total",
         "counter",
         "Heartbeats received.",
         e.heartbeats.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "events_published_total",
         "counter",
         "Room events published through the broker.",
         e.events_published.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "messages_in_total",
         "counter",
         "Client WebSocket messages received.",
         a.messages_in.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "messages_out_total",
         "counter",
         "Frames queued to sockets by broadcasts.",
         e.frames_out.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "slow_consumers_total",
         "counter",
         "Sockets closed because their send queue stayed full (SLOW_CONSUMER_TIMEOUT_MS) or reached SEND_QUEUE_MAX_FRAMES.",
         e.slow_consumers.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "write_timeouts_total",
         "counter",
         "Sockets dropped at the TCP level because a write made no progress for SLOW_CONSUMER_TIMEOUT_MS.",
         a.write_timeouts.get(),
     );
-    line(
-        "socketio_dropped_total",
-        "counter",
-        "Socket.IO broadcast packets not queued: the socket was closing or at its overflow bound (SEND_QUEUE_MAX_FRAMES).",
-        app.socketio
-            .dropped
-            .load(std::sync::atomic::Ordering::Relaxed),
-    );
-    line(
-        "socketio_ignored_total",
-        "counter",
-        "Socket.IO events the server does not handle that asked for no ack, dropped without costing the rate budget.",
-        app.socketio
-            .ignored
-            .load(std::sync::atomic::Ordering::Relaxed),
-    );
-    line(
+    for source in observe.protocol_metrics.iter() {
+        source.write_metrics(&mut out);
+    }
+    write_line(
+        &mut out,
         "rate_limited_total",
         "counter",
         "Client messages dropped by the rate limit.",
         a.rate_limited.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "errors_total",
         "counter",
         "Client errors (bad JSON, unknown type, oversized frame, ...).",
         a.errors.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "upgrades_refused_total",
         "counter",
         "WebSocket upgrades refused (origin, room name, limit).",
         a.upgrades_refused.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "http_timeouts_total",
         "counter",
         "HTTP connections dropped by HTTP_HEADER_TIMEOUT_MS or HTTP_IDLE_TIMEOUT_MS.",
         a.http_timeouts.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "per_ip_refused_total",
         "counter",
         "Connections and requests refused (429) by a per-IP limit or rate.",
         a.per_ip_refused.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "backend_calls_total",
         "counter",
         "Backend calls.",
         e.backend_calls.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "backend_errors_total",
         "counter",
         "Backend calls that failed.",
         e.backend_errors.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "backend_latency_microseconds_total",
         "counter",
         "Sum of backend call latencies.",
         e.backend_latency_us.get(),
     );
-    line(
+    write_line(
+        &mut out,
         "broker_messages_lost_total",
         "counter",
         "Room messages the broker dropped because this node read them too slowly.",
         app.engine.lost_messages(),
     );
-    crate::services::online::write_metrics(&app, &mut out);
-    crate::services::session::write_metrics(&app, &mut out);
-    if let Some(w) = &app.webhooks {
-        crate::services::webhooks::write_metrics(&w.metrics, &mut out);
+    for source in observe.service_metrics.iter() {
+        source.write_metrics(&mut out);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

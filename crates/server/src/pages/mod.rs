@@ -17,8 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::app::AppState;
-use stats::Stats;
+use stats::{Stats, StatsSources};
 
 /// The SDK's browser bundle, built by `clients/js` (`npm run build`); `scripts/test` fails when
 /// it is stale against the SDK's source.
@@ -31,7 +30,10 @@ const PAGES_CSS: &str = include_str!("../../assets/pages.css");
 
 /// The pages' routes (none with `PAGES=false`) and the stats endpoints (always: the
 /// dashboard is one client of them, scripts are others).
-pub fn routes(app: &AppState) -> Router<AppState> {
+pub fn routes<S>(app: &StatsSources) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     let stats = Stats::start(app);
     let data = Router::new()
         .route("/v1/stats", get(stats::snapshot))

@@ -25,20 +25,35 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::app::AppState;
 use crate::error::http_error;
+use crate::host::Host;
 
 use super::history::{merge, Ring, Sample};
 
 /// Rooms listed in a snapshot (busiest first); the rest are counted, not named.
 const SNAPSHOT_ROOMS: usize = 50;
 
-/// The stats endpoints' state: the app, the ring, the shared push.
+/// What the stats read: the engine, settings and socket gauges of the host, and the count of
+/// Socket.IO sockets (socketioxide counts those, not the host's gauges).
+#[derive(Clone)]
+pub struct StatsSources {
+    pub host: Host,
+    pub socketio_sockets: Arc<dyn Fn() -> usize + Send + Sync>,
+}
+
+impl std::ops::Deref for StatsSources {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
+    }
+}
+
+/// The stats endpoints' state: their sources, the ring, the shared push.
 #[derive(Clone)]
 pub struct Stats(Arc<StatsInner>);
 
 pub struct StatsInner {
-    app: AppState,
+    app: StatsSources,
     // A std mutex: one push per sample interval and one copy per history request; never
     // held across an await.
     ring: Mutex<Ring>,
@@ -50,7 +65,7 @@ pub struct StatsInner {
 impl Stats {
     /// Starts the sampler and the pusher (when there is a runtime: tests that only build a
     /// router have none); both stop on server shutdown.
-    pub fn start(app: &AppState) -> Stats {
+    pub fn start(app: &StatsSources) -> Stats {
         let stats = Stats(Arc::new(StatsInner {
             app: app.clone(),
             ring: Mutex::new(Ring::new(app.settings.stats_history_samples)),
@@ -215,7 +230,7 @@ impl Current {
     }
 }
 
-async fn current(app: &AppState) -> Result<Current, activenow_engine::EngineError> {
+async fn current(app: &StatsSources) -> Result<Current, activenow_engine::EngineError> {
     let mut rooms: Vec<(Room, u64)> = app
         .engine
         .room_counts()
@@ -241,14 +256,14 @@ async fn current(app: &AppState) -> Result<Current, activenow_engine::EngineErro
             ("channels", g.channels.get()),
             ("online", g.online.get()),
             ("sessions", g.sessions.get()),
-            ("socketio", app.socketio.socket_count() as u64),
+            ("socketio", (app.socketio_sockets)() as u64),
         ],
     })
 }
 
 /// With `API_KEY` set the stats need `Authorization: Bearer <API_KEY>`; without, they are as
 /// open as `/v1/rooms/active`.
-fn refused(app: &AppState, headers: &HeaderMap) -> Option<Response> {
+fn refused(app: &Host, headers: &HeaderMap) -> Option<Response> {
     if app.settings.api_key.is_empty() {
         return None;
     }

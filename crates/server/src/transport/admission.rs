@@ -4,15 +4,15 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use crate::app::AppState;
 use crate::error::http_error;
+use crate::host::Host;
 
 /// 403 when `ALLOWED_ORIGINS` is set and the request's Origin is not on it (or missing).
-pub fn refuse_origin(app: &AppState, headers: &HeaderMap) -> Option<Response> {
-    if app.origins.allows(headers) {
+pub fn refuse_origin(host: &Host, headers: &HeaderMap) -> Option<Response> {
+    if host.origins.allows(headers) {
         return None;
     }
-    app.metrics.upgrades_refused.inc();
+    host.metrics.upgrades_refused.inc();
     Some(http_error(
         StatusCode::FORBIDDEN,
         crate::close::code::ORIGIN_NOT_ALLOWED,
@@ -22,16 +22,16 @@ pub fn refuse_origin(app: &AppState, headers: &HeaderMap) -> Option<Response> {
 
 /// What `MAX_CONNECTIONS` counts: the engine's connections of this node and the Engine.IO
 /// sessions not joined to it yet.
-pub fn connections_held(app: &AppState) -> u64 {
-    app.engine.local_connections() + app.socketio.sessions.pending()
+pub fn connections_held(host: &Host) -> u64 {
+    host.engine.local_connections() + host.uncounted.count()
 }
 
 /// 503 when this node already holds `MAX_CONNECTIONS` sockets.
-pub fn refuse_capacity(app: &AppState) -> Option<Response> {
-    if connections_held(app) < app.settings.max_connections {
+pub fn refuse_capacity(host: &Host) -> Option<Response> {
+    if connections_held(host) < host.settings.max_connections {
         return None;
     }
-    app.metrics.upgrades_refused.inc();
+    host.metrics.upgrades_refused.inc();
     Some(http_error(
         StatusCode::SERVICE_UNAVAILABLE,
         crate::close::code::TOO_MANY_CONNECTIONS,
@@ -40,6 +40,6 @@ pub fn refuse_capacity(app: &AppState) -> Option<Response> {
 }
 
 /// Both checks, in that order.
-pub fn refuse_upgrade(app: &AppState, headers: &HeaderMap) -> Option<Response> {
-    refuse_origin(app, headers).or_else(|| refuse_capacity(app))
+pub fn refuse_upgrade(host: &Host, headers: &HeaderMap) -> Option<Response> {
+    refuse_origin(host, headers).or_else(|| refuse_capacity(host))
 }

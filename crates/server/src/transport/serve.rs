@@ -36,8 +36,8 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::app::AppState;
 use crate::error::http_error;
+use crate::host::Host;
 use crate::transport::body;
 use crate::transport::client_ip::{canonical, ClientIp};
 pub use crate::transport::http_limits::HttpLimits;
@@ -199,15 +199,15 @@ fn per_connection(e: &io::Error) -> bool {
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// Serves `router` on `listener` until `app.shutdown` is cancelled, then lets the open
+/// Serves `router` on `listener` until `host.shutdown` is cancelled, then lets the open
 /// requests finish (the caller bounds that wait).
-pub async fn serve(listener: TcpListener, router: Router, app: AppState) -> io::Result<()> {
-    let limits = HttpLimits::from_settings(&app.settings);
+pub async fn serve(listener: TcpListener, router: Router, host: Host) -> io::Result<()> {
+    let limits = HttpLimits::from_settings(&host.settings);
     let connections = TaskTracker::new();
     let mut backoff = BACKOFF_MIN;
     loop {
         let accepted = tokio::select! {
-            _ = app.shutdown.cancelled() => break,
+            _ = host.shutdown.cancelled() => break,
             a = listener.accept() => a,
         };
         let (tcp, peer) = match accepted {
@@ -219,10 +219,10 @@ pub async fn serve(listener: TcpListener, router: Router, app: AppState) -> io::
             Err(e) => {
                 // Out of descriptors (EMFILE) or memory: spinning would not free any. Wait,
                 // doubling up to a second, while the timeouts close idle connections.
-                app.metrics.errors.inc();
+                host.metrics.errors.inc();
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "accept error");
                 tokio::select! {
-                    _ = app.shutdown.cancelled() => break,
+                    _ = host.shutdown.cancelled() => break,
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -231,12 +231,12 @@ pub async fn serve(listener: TcpListener, router: Router, app: AppState) -> io::
         };
         let _ = tcp.set_nodelay(true);
         let peer = SocketAddr::new(canonical(peer.ip()), peer.port());
-        let slot = match app.limits.connections.as_ref() {
-            Some(counts) if !app.limits.trusted.contains(peer.ip()) => {
+        let slot = match host.limits.connections.as_ref() {
+            Some(counts) if !host.limits.trusted.contains(peer.ip()) => {
                 match counts.acquire(peer.ip()) {
                     Some(slot) => Some(slot),
                     None => {
-                        app.metrics.per_ip_refused.inc();
+                        host.metrics.per_ip_refused.inc();
                         connections.spawn(refuse(tcp));
                         continue;
                     }
@@ -244,7 +244,7 @@ pub async fn serve(listener: TcpListener, router: Router, app: AppState) -> io::
             }
             _ => None,
         };
-        let proxied = app.limits.connections.is_some() && app.limits.trusted.contains(peer.ip());
+        let proxied = host.limits.connections.is_some() && host.limits.trusted.contains(peer.ip());
         let stream = Stream {
             tcp,
             watch: Some(Arc::new(Watch::new())),
@@ -255,7 +255,7 @@ pub async fn serve(listener: TcpListener, router: Router, app: AppState) -> io::
             stream,
             peer,
             router.clone(),
-            app.clone(),
+            host.clone(),
             limits,
         ));
     }
@@ -292,7 +292,7 @@ async fn refuse(mut tcp: TcpStream) {
 struct Conn {
     peer: SocketAddr,
     router: Router,
-    app: AppState,
+    host: Host,
     limits: HttpLimits,
     watch: Arc<Watch>,
     forwarded: Option<Forwarded>,
@@ -302,13 +302,13 @@ async fn connection(
     stream: Stream,
     peer: SocketAddr,
     router: Router,
-    app: AppState,
+    host: Host,
     limits: HttpLimits,
 ) {
     let conn = Arc::new(Conn {
         peer,
         router,
-        app: app.clone(),
+        host: host.clone(),
         limits,
         watch: stream
             .watch
@@ -325,7 +325,7 @@ async fn connection(
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(http);
-    let stop = app.shutdown.cancelled();
+    let stop = host.shutdown.cancelled();
     tokio::pin!(stop);
     let mut stopping = false;
     loop {
@@ -344,7 +344,7 @@ async fn connection(
             _ = watch.changed.notified() => {}
             _ = sleep_until(deadline) => {
                 if watch.deadline(&limits).is_some_and(|d| d <= Instant::now()) {
-                    app.metrics.http_timeouts.inc();
+                    host.metrics.http_timeouts.inc();
                     tracing::debug!(%peer, "HTTP connection timed out");
                     return;
                 }
@@ -374,7 +374,7 @@ async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body
     let _in_flight = InFlight(conn.watch.clone());
     let mut req = req.map(Body::new);
     let client = conn
-        .app
+        .host
         .limits
         .trusted
         .client_ip(conn.peer.ip(), req.headers());
@@ -437,9 +437,9 @@ fn admit_handshake(
     client: std::net::IpAddr,
     kind: Handshake,
 ) -> Option<Response<Body>> {
-    let limits = &conn.app.limits;
+    let limits = &conn.host.limits;
     if !per_ip::allow(&limits.handshakes, client) {
-        conn.app.metrics.per_ip_refused.inc();
+        conn.host.metrics.per_ip_refused.inc();
         return Some(too_many(
             crate::close::code::TOO_MANY_HANDSHAKES,
             "MAX_HANDSHAKES_PER_IP_PER_SECOND reached for this address; retry later",
@@ -454,7 +454,7 @@ fn admit_handshake(
         match counts.acquire(client) {
             Some(slot) => *held = Some(slot),
             None => {
-                conn.app.metrics.per_ip_refused.inc();
+                conn.host.metrics.per_ip_refused.inc();
                 return Some(too_many(
                     crate::close::code::TOO_MANY_CONNECTIONS,
                     "MAX_CONNECTIONS_PER_IP reached for this address",

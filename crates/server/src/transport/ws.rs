@@ -22,8 +22,8 @@ use activenow_engine::{Outbox, Outgoing};
 use bytes::Bytes;
 use tokio_util::sync::WaitForCancellationFuture;
 
-use crate::app::AppState;
 use crate::close::{code, reason, Close};
+use crate::host::Host;
 use crate::transport::rate::{RateLimit, Verdict};
 use crate::transport::websocket::{
     Config, Error, Limits, Message, Violation, WebSocket, WebSocketUpgrade,
@@ -68,8 +68,8 @@ fn deadline(at_ms: Option<u64>) -> tokio::time::Instant {
 }
 
 /// Applies the buffer and size limits to an upgrade.
-pub fn configure(ws: WebSocketUpgrade, app: &AppState) -> WebSocketUpgrade {
-    let s = &app.settings;
+pub fn configure(ws: WebSocketUpgrade, host: &Host) -> WebSocketUpgrade {
+    let s = &host.settings;
     ws.config(Config {
         read_chunk: s.ws_read_buffer_bytes,
         write_buffer: s.ws_write_buffer_bytes,
@@ -225,26 +225,33 @@ pub struct KeepAlive {
 pub fn drive<'a>(
     socket: &'a mut WebSocket,
     outbox: &'a Outbox,
-    app: &'a AppState,
+    host: &'a Host,
     inbound: &'a mut impl Inbound,
 ) -> impl Future<Output = ()> + Send + 'a {
     let keep_alive = KeepAlive {
-        ping_every: (app.settings.ping_interval > 0)
-            .then(|| Duration::from_secs(app.settings.ping_interval)),
+        ping_every: (host.settings.ping_interval > 0)
+            .then(|| Duration::from_secs(host.settings.ping_interval)),
         idle_timeout: None,
     };
-    drive_with(socket, outbox, app, inbound, keep_alive)
+    drive_with(socket, outbox, host, inbound, keep_alive)
 }
 
 /// [`drive`] with a protocol's own keep-alive.
 pub fn drive_with<'a>(
     socket: &'a mut WebSocket,
     outbox: &'a Outbox,
-    app: &'a AppState,
+    host: &'a Host,
     inbound: &'a mut impl Inbound,
     keep_alive: KeepAlive,
 ) -> impl Future<Output = ()> + Send + 'a {
-    drive_closing_idle(socket, outbox, app, inbound, keep_alive, crate::close::IDLE)
+    drive_closing_idle(
+        socket,
+        outbox,
+        host,
+        inbound,
+        keep_alive,
+        crate::close::IDLE,
+    )
 }
 
 /// [`drive_with`], closing a silent socket with `idle_code` (Pusher: 4201) instead of 1001.
@@ -256,14 +263,14 @@ pub fn drive_with<'a>(
 pub fn drive_closing_idle<'a>(
     socket: &'a mut WebSocket,
     outbox: &'a Outbox,
-    app: &'a AppState,
+    host: &'a Host,
     inbound: &'a mut impl Inbound,
     keep_alive: KeepAlive,
     idle_code: u16,
 ) -> impl Future<Output = ()> + Send + 'a {
     async move {
-        let mut rate = RateLimit::new(app.settings.max_messages_per_second);
-        let write_limit = app.settings.slow_consumer_timeout();
+        let mut rate = RateLimit::new(host.settings.max_messages_per_second);
+        let write_limit = host.settings.slow_consumer_timeout();
         let mut ping = keep_alive
             .ping_every
             .map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
@@ -273,7 +280,7 @@ pub fn drive_closing_idle<'a>(
         let mut silence = idle.map(|idle| Box::pin(tokio::time::sleep(idle)));
         // Created once: registering with the shared token on every turn of the loop would take
         // its lock once per message on every socket.
-        let shutdown = app.shutdown.cancelled();
+        let shutdown = host.shutdown.cancelled();
         tokio::pin!(shutdown);
         let mut expires = inbound.expires_at_ms();
         let mut expiry = expires.map(|at| Box::pin(tokio::time::sleep_until(deadline(Some(at)))));
@@ -298,7 +305,7 @@ pub fn drive_closing_idle<'a>(
                         }
                         Written::TimedOut => {
                             // The client stopped reading: no close frame could get through either.
-                            app.metrics.write_timeouts.inc();
+                            host.metrics.write_timeouts.inc();
                             return;
                         }
                     }
@@ -319,7 +326,7 @@ pub fn drive_closing_idle<'a>(
                         None => return,
                         Some(Err(e)) => {
                             if let Some(close) = read_error_close(e) {
-                                app.metrics.errors.inc();
+                                host.metrics.errors.inc();
                                 send_close(socket, close).await;
                             }
                             return;
@@ -330,21 +337,21 @@ pub fn drive_closing_idle<'a>(
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => match rate.check() {
                             Verdict::Allow => continue,
                             Verdict::Drop(_) => {
-                                app.metrics.rate_limited.inc();
+                                host.metrics.rate_limited.inc();
                                 send_close(socket, reason::TOO_MANY_PINGS).await;
                                 return;
                             }
                         },
                         Some(Ok(Message::Binary(_))) => {
-                            app.metrics.errors.inc();
+                            host.metrics.errors.inc();
                             Reply::Frame(inbound.error_frame(code::BINARY_NOT_SUPPORTED, "send JSON text frames"))
                         }
                         Some(Ok(Message::Text(text))) => {
-                            app.metrics.messages_in.inc();
+                            host.metrics.messages_in.inc();
                             match rate.check() {
                                 Verdict::Allow => inbound.on_text(text.as_str()).await,
                                 Verdict::Drop(tell) => {
-                                    app.metrics.rate_limited.inc();
+                                    host.metrics.rate_limited.inc();
                                     if tell {
                                         Reply::Frame(inbound.error_frame(code::RATE_LIMITED, "too many messages; slow down"))
                                     } else {

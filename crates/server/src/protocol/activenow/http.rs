@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 
 use super::codec::{DISPLAY_NAME, POSITION};
 use super::{session_id, ApiError};
-use crate::app::AppState;
 use crate::client_auth::{self, Caller};
+use crate::protocol::activenow::ActiveNowState;
 
 /// Most rooms `GET /v1/rooms/active` returns.
 const ACTIVE_ROOMS_CAP: usize = 100;
@@ -57,7 +57,7 @@ pub struct UpdateBody {
 /// CLIENT_AUTH=jwt the session is the bearer token's subject (a different
 /// `x-socket-session-id` is 403); `Authorization: Bearer <API_KEY>` updates any session.
 pub async fn update_presence(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<ActiveNowState>,
     headers: HeaderMap,
     body: Result<Json<UpdateBody>, JsonRejection>,
 ) -> Result<Response, Response> {
@@ -99,7 +99,7 @@ pub async fn update_presence(
 }
 
 async fn update(
-    app: &AppState,
+    app: &ActiveNowState,
     identity: Identity,
     body: UpdateBody,
 ) -> Result<Response, ApiError> {
@@ -140,7 +140,7 @@ struct PresenceEntry {
 /// `GET /v1/activity/presence?room_name=R`: one entry per identity (tabs merged: earliest
 /// join, latest update).
 pub async fn list_presence(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<ActiveNowState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let room = parse_room(query.get("room_name").map(String::as_str))?;
@@ -173,7 +173,7 @@ pub async fn list_presence(
 }
 
 /// Client-visible rooms with their counts, busiest first (ties by name).
-async fn public_rooms(app: &AppState) -> Result<Vec<(Room, u64)>, ApiError> {
+async fn public_rooms(app: &ActiveNowState) -> Result<Vec<(Room, u64)>, ApiError> {
     let mut rooms: Vec<(Room, u64)> = app
         .engine
         .room_counts()
@@ -188,7 +188,7 @@ async fn public_rooms(app: &AppState) -> Result<Vec<(Room, u64)>, ApiError> {
 
 /// `GET /v1/rooms/active?limit=10` (limit capped at 100): `[{room, count, path, title}]`.
 pub async fn active_rooms(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<ActiveNowState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
@@ -216,7 +216,7 @@ pub async fn active_rooms(
 }
 
 /// `GET /v1/activity/rooms`: `{rooms: [...], room_count: {room: n}}`.
-pub async fn rooms(AxumState(app): AxumState<AppState>) -> Result<Response, ApiError> {
+pub async fn rooms(AxumState(app): AxumState<ActiveNowState>) -> Result<Response, ApiError> {
     let rooms = public_rooms(&app).await?;
     let names: Vec<&str> = rooms.iter().map(|(r, _)| r.as_str()).collect();
     let counts: BTreeMap<&str, u64> = rooms.iter().map(|(r, c)| (r.as_str(), *c)).collect();
@@ -224,7 +224,7 @@ pub async fn rooms(AxumState(app): AxumState<AppState>) -> Result<Response, ApiE
 }
 
 /// `GET /v1/metrics/online/today`: `{date, max, total, backend}` for the global visitors.
-pub async fn online_today(AxumState(app): AxumState<AppState>) -> Result<Response, ApiError> {
+pub async fn online_today(AxumState(app): AxumState<ActiveNowState>) -> Result<Response, ApiError> {
     let (date, day) = app.engine.daily_visitors().await.map_err(engine_error)?;
     let backend = app.engine.backend_name();
     Ok(

@@ -13,8 +13,8 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::app::AppState;
 pub use crate::error::{http_error, ApiError};
+use crate::host::Host;
 
 pub use codec::{RoomRenderer, VisitorRenderer};
 
@@ -37,7 +37,26 @@ impl Default for Renderers {
     }
 }
 
-pub fn routes() -> Router<AppState> {
+/// What this protocol's handlers take: the host and the renderers.
+#[derive(Clone)]
+pub struct ActiveNowState {
+    pub host: Host,
+    pub renderers: Renderers,
+}
+
+impl std::ops::Deref for ActiveNowState {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
+    }
+}
+
+/// The routes, for any app state this protocol's state can be taken from.
+pub fn routes<S>() -> Router<S>
+where
+    ActiveNowState: axum::extract::FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
         .route("/v1/ws", get(room::upgrade))
         .route("/v1/ws/web", get(visitors::upgrade))

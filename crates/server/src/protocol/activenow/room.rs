@@ -11,15 +11,15 @@ use bytes::Bytes;
 
 use super::codec::{self, ClientMessage};
 use super::{http_error, session_id};
-use crate::app::AppState;
 use crate::client_auth::{self, Expiring, Proof, Refusal};
 use crate::close::{code, reason};
 use crate::ids::random_session_id;
+use crate::protocol::activenow::ActiveNowState;
 use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws::{self, Inbound, Reply};
 
 pub async fn upgrade(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<ActiveNowState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -59,7 +59,7 @@ pub async fn upgrade(
 /// different `socket_session_id` / `x-socket-session-id` is refused with 403); otherwise
 /// the one the client names, or a random one.
 pub(super) fn identify(
-    app: &AppState,
+    app: &ActiveNowState,
     query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<(Identity, Option<Proof>), Refusal> {
@@ -94,14 +94,14 @@ pub(super) fn identify(
 /// live.
 #[allow(clippy::manual_async_fn)]
 fn run(
-    app: AppState,
+    app: ActiveNowState,
     mut socket: WebSocket,
     room: Room,
     identity: Identity,
     proof: Option<Proof>,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {
-        let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.rooms);
+        let _open = crate::metrics::OpenSocket::new(&app.metrics.sockets.rooms);
         let conn = app.engine.connect(Liveness::Heartbeat {
             ttl: app.settings.presence_ttl(),
         });
@@ -121,7 +121,7 @@ fn run(
 /// Joins the room and sends the hello; false when the socket is done (refused, failed, or
 /// gone), after telling the client why.
 async fn join_and_hello(
-    app: &AppState,
+    app: &ActiveNowState,
     conn: &Connection,
     socket: &mut WebSocket,
     room: Room,
@@ -132,7 +132,7 @@ async fn join_and_hello(
             room,
             identity.clone(),
             State::new(),
-            app.activenow.room.clone(),
+            app.renderers.room.clone(),
             app.settings.room_limit(),
         )
         .await;

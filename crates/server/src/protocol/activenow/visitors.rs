@@ -11,13 +11,13 @@ use axum::response::{IntoResponse, Response};
 
 use super::codec;
 use super::room::{identify, join_failed, RoomInbound};
-use crate::app::AppState;
 use crate::client_auth::{Expiring, Proof};
+use crate::protocol::activenow::ActiveNowState;
 use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws;
 
 pub async fn upgrade(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<ActiveNowState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -46,13 +46,13 @@ pub async fn upgrade(
 /// `async move` block with its join boxed.
 #[allow(clippy::manual_async_fn)]
 fn run(
-    app: AppState,
+    app: ActiveNowState,
     mut socket: WebSocket,
     identity: activenow_engine::Identity,
     proof: Option<Proof>,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {
-        let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.visitors);
+        let _open = crate::metrics::OpenSocket::new(&app.metrics.sockets.visitors);
         if ws::send_frame(&mut socket, codec::gateway_connect())
             .await
             .is_err()
@@ -75,7 +75,7 @@ fn run(
 
 /// Joins the visitors room; false (after telling the client) when the join failed.
 async fn join(
-    app: &AppState,
+    app: &ActiveNowState,
     conn: &Connection,
     socket: &mut WebSocket,
     identity: activenow_engine::Identity,
@@ -85,7 +85,7 @@ async fn join(
             Room::visitors(),
             identity,
             State::new(),
-            app.activenow.visitors.clone(),
+            app.renderers.visitors.clone(),
             None,
         )
         .await;

@@ -14,15 +14,15 @@ use serde_json::Value;
 use super::auth::{AuthError, Principal};
 use super::codec::{self, Command, Refusal};
 use super::token;
-use crate::app::AppState;
 use crate::client_auth::{self, Expiring};
 use crate::close::{auth_code, channel_code, code};
+use crate::protocol::channels::ChannelsState;
 use crate::transport::admission;
 use crate::transport::rate::{RateLimit, Verdict};
 use crate::transport::ws::{self, Inbound, KeepAlive, Reply};
 
 pub async fn upgrade(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<ChannelsState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -74,12 +74,12 @@ fn unauthorized(e: AuthError) -> Response {
 /// every argument twice in the task's state, for the socket's whole life).
 #[allow(clippy::manual_async_fn)]
 fn run(
-    app: AppState,
+    app: ChannelsState,
     mut socket: WebSocket,
     principal: Principal,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {
-        let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.channels);
+        let _open = crate::metrics::OpenSocket::new(&app.metrics.sockets.channels);
         let conn = app.engine.connect(activenow_engine::Liveness::Socket);
         let keep_alive = KeepAlive {
             ping_every: app.settings.channel_ping_interval(),
@@ -107,7 +107,7 @@ struct Subscription {
 
 /// One channel socket: its holder and its subscriptions.
 struct ChannelSocket<'a> {
-    app: &'a AppState,
+    app: &'a ChannelsState,
     conn: &'a Connection,
     principal: Principal,
     /// At most CHANNEL_MAX_SUBSCRIPTIONS, so a scan is cheaper than a map.

@@ -23,8 +23,8 @@ use activenow_engine::Renderer;
 use axum::routing::get;
 use axum::Router;
 
-use crate::app::AppState;
 use crate::config::Settings;
+use crate::host::Host;
 
 pub use auth::Verifier;
 pub use codec::ChannelRenderer;
@@ -34,7 +34,8 @@ pub use token::{mint, parse_ttl};
 pub struct Channels {
     /// One renderer for every channel socket, so the hub encodes each publication once.
     pub renderer: Arc<dyn Renderer>,
-    pub verifier: Verifier,
+    /// Shared with the host, which verifies CLIENT_AUTH tokens with the same keys.
+    pub verifier: Arc<Verifier>,
 }
 
 impl Channels {
@@ -53,11 +54,30 @@ impl Channels {
         }
         Channels {
             renderer: Arc::new(ChannelRenderer),
-            verifier,
+            verifier: Arc::new(verifier),
         }
     }
 }
 
-pub fn routes() -> Router<AppState> {
+/// What the channels endpoint's handler takes: the host and the protocol's parts.
+#[derive(Clone)]
+pub struct ChannelsState {
+    pub host: Host,
+    pub channels: Arc<Channels>,
+}
+
+impl std::ops::Deref for ChannelsState {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
+    }
+}
+
+/// The routes, for any app state this protocol's state can be taken from.
+pub fn routes<S>() -> Router<S>
+where
+    ChannelsState: axum::extract::FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new().route("/ws", get(handler::upgrade))
 }

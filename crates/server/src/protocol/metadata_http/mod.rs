@@ -18,15 +18,20 @@ use serde_json::{json, Value};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::app::AppState;
 use crate::close::code;
 use crate::error::{http_error, ApiError};
+use crate::host::Host;
 use crate::protocol::socketio::codec::MetadataResponse;
 use crate::protocol::socketio::locks::{ttl, valid_name};
 use crate::protocol::socketio::metadata::{channel, error_code, write_and_publish, write_request};
 
-/// HTTP routes of the channel metadata and lock API.
-pub fn routes() -> Router<AppState> {
+/// HTTP routes of the channel metadata and lock API, for any app state the host can be
+/// taken from.
+pub fn routes<S>() -> Router<S>
+where
+    Host: axum::extract::FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
         .route(
             "/v1/channels/{channel_type}/{channel_name}/metadata",
@@ -42,7 +47,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Checks `Authorization: Bearer API_KEY` (see [`crate::api_key`]).
-fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+fn authorize(app: &Host, headers: &HeaderMap) -> Result<(), ApiError> {
     crate::api_key::check(&app.settings.api_key, headers)
         .map_err(|r| ApiError::new(r.status(), r.code(), r.message()))
 }
@@ -82,7 +87,7 @@ fn json_body(body: &Bytes) -> Result<Value, ApiError> {
 }
 
 pub async fn get_metadata(
-    State(app): State<AppState>,
+    State(app): State<Host>,
     Path((kind, name)): Path<(String, String)>,
 ) -> Response {
     let channel = match path_channel(&kind, &name) {
@@ -101,7 +106,7 @@ pub async fn get_metadata(
 }
 
 async fn write(
-    app: AppState,
+    app: Host,
     kind: String,
     name: String,
     headers: HeaderMap,
@@ -146,7 +151,7 @@ async fn write(
 }
 
 pub async fn set_metadata(
-    State(app): State<AppState>,
+    State(app): State<Host>,
     Path((kind, name)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -155,7 +160,7 @@ pub async fn set_metadata(
 }
 
 pub async fn update_metadata(
-    State(app): State<AppState>,
+    State(app): State<Host>,
     Path((kind, name)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -164,7 +169,7 @@ pub async fn update_metadata(
 }
 
 pub async fn remove_metadata(
-    State(app): State<AppState>,
+    State(app): State<Host>,
     Path((kind, name)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -176,7 +181,7 @@ fn lock_name(name: &str) -> Result<(), ApiError> {
     valid_name(name).map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, code::LOCK_INVALID, m))
 }
 
-fn owner_of(app: &AppState, owner: Option<&str>) -> Result<String, ApiError> {
+fn owner_of(app: &Host, owner: Option<&str>) -> Result<String, ApiError> {
     // A lock's owner is an identity (the metadata write's actor), under the same rule.
     let max = app.settings.max_session_id_bytes;
     match owner.map(|o| Identity::parse(o, max)) {
@@ -203,7 +208,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
 /// `POST /v1/locks/{name} {owner, ttl_ms}`: 200 when taken (or extended by its holder),
 /// 409 when someone else holds it.
 pub async fn acquire_lock(
-    State(app): State<AppState>,
+    State(app): State<Host>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -244,7 +249,7 @@ pub async fn acquire_lock(
 
 /// `DELETE /v1/locks/{name}?owner=`: 200 released, 404 not held, 409 held by another owner.
 pub async fn release_lock(
-    State(app): State<AppState>,
+    State(app): State<Host>,
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -273,7 +278,7 @@ pub async fn release_lock(
 }
 
 /// `GET /v1/locks/{name}`: the holder and remaining TTL, 404 when free.
-pub async fn lock_holder(State(app): State<AppState>, Path(name): Path<String>) -> Response {
+pub async fn lock_holder(State(app): State<Host>, Path(name): Path<String>) -> Response {
     if let Err(r) = lock_name(&name) {
         return r.into_response();
     }

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::codec::ChannelKind;
 use super::presence::presence_object;
-use crate::app::AppState;
+use crate::host::Host;
 
 /// The attributes an `info=user_count,subscription_count` list asks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub(super) fn of_members(channel: &str, members: &[Member], wanted: Wanted) -> M
 
 /// Reads a channel's members and answers its attributes.
 pub(super) async fn of_room(
-    app: &AppState,
+    app: &Host,
     room: &Room,
     channel: &str,
     wanted: Wanted,

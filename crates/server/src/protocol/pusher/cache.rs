@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::{codec, now_ms, App};
-use crate::app::AppState;
+use crate::protocol::pusher::PusherState;
 
 const CHANNEL_TYPE: &str = "\u{1}pusher-cache";
 const ITEM: &str = "last";
@@ -42,7 +42,7 @@ fn key(app: &App, channel: &str) -> ChannelKey {
 
 /// Keeps `p` as the channel's last event (when it fits). A failure is logged: the event was
 /// delivered, only a later subscriber misses it.
-pub(super) async fn keep(app: &AppState, pusher_app: &App, channel: &str, p: &Publication) {
+pub(super) async fn keep(app: &PusherState, pusher_app: &App, channel: &str, p: &Publication) {
     let max = app.settings.pusher_cache_max_event_bytes;
     let data = match &p.data {
         Value::String(s) => s.len(),
@@ -79,7 +79,7 @@ pub(super) async fn keep(app: &AppState, pusher_app: &App, channel: &str, p: &Pu
 
 /// The frame a new subscriber of a cache channel gets: the kept event, or `pusher:cache_miss`
 /// (and the app's `cache_miss` webhook).
-pub(super) async fn first_frame(app: &AppState, pusher_app: &App, channel: &str) -> Bytes {
+pub(super) async fn first_frame(app: &PusherState, pusher_app: &App, channel: &str) -> Bytes {
     let kept = match app.engine.metadata(&key(pusher_app, channel)).await {
         Ok(m) => m.items.get(ITEM).map(|e| e.value.clone()),
         Err(e) => {
@@ -107,11 +107,7 @@ pub(super) async fn first_frame(app: &AppState, pusher_app: &App, channel: &str)
     match event {
         Some(p) => codec::event(channel, &p),
         None => {
-            if let Some((_, w)) = app
-                .pusher_webhooks
-                .iter()
-                .find(|(id, _)| *id == pusher_app.id)
-            {
+            if let Some((_, w)) = app.webhooks.iter().find(|(id, _)| *id == pusher_app.id) {
                 crate::services::webhooks::pusher::cache_miss(w, channel);
             }
             codec::cache_miss(channel)

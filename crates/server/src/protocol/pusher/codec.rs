@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 pub use super::app_config::valid_key;
 use super::counts::{SubscriptionCounts, SUBSCRIPTION_COUNT};
-use super::ROOM_PREFIX;
+use super::rooms::ROOM_PREFIX;
 use crate::close::pusher_code as code;
 
 /// Longest channel name (Pusher: 164 characters).

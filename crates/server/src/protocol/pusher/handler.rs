@@ -19,8 +19,8 @@ use bytes::Bytes;
 use super::codec::{self, Command};
 use super::terminate;
 use super::App;
-use crate::app::AppState;
 use crate::close::{code as transport_code, pusher_code as code};
+use crate::protocol::pusher::PusherState;
 use crate::transport::admission;
 use crate::transport::rate::RateLimit;
 use crate::transport::ws::{self, Inbound, KeepAlive, Reply};
@@ -32,7 +32,7 @@ const MIN_PROTOCOL: u32 = 7;
 const PONG_GRACE: Duration = Duration::from_secs(30);
 
 pub async fn upgrade(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<PusherState>,
     Path(key): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -57,7 +57,7 @@ pub async fn upgrade(
 }
 
 fn handshake_refusal(
-    app: &AppState,
+    app: &PusherState,
     key: &str,
     protocol: Option<&str>,
 ) -> Option<(u16, &'static str)> {
@@ -89,7 +89,7 @@ async fn refuse(mut socket: WebSocket, code: u16, message: &'static str) {
 /// keeps every argument twice in the task's state, for the socket's whole life.
 #[allow(clippy::manual_async_fn)]
 fn run(
-    app: AppState,
+    app: PusherState,
     mut socket: WebSocket,
     key: String,
     refusal: Option<(u16, &'static str)>,
@@ -147,7 +147,7 @@ struct Subscription {
 }
 
 struct PusherSocket<'a> {
-    app: &'a AppState,
+    app: &'a PusherState,
     pusher_app: Arc<App>,
     conn: &'a Connection,
     /// At most PUSHER_MAX_CHANNELS_PER_SOCKET: a scan is cheaper than a map.

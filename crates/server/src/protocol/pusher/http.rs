@@ -18,7 +18,7 @@ use super::cache;
 use super::codec::{self, ChannelKind};
 use super::presence::presence_object;
 use super::{auth, now_ms, App};
-use crate::app::AppState;
+use crate::protocol::pusher::PusherState;
 
 /// Channels one event may name (Pusher: 100).
 pub const MAX_EVENT_CHANNELS: usize = 100;
@@ -36,7 +36,7 @@ pub(super) fn text(status: StatusCode, body: impl Into<String>) -> Refused {
 
 /// The app named in the path, once the request's signature checks out.
 pub(super) fn authorize(
-    app: &AppState,
+    app: &PusherState,
     app_id: &str,
     method: &Method,
     uri: &Uri,
@@ -79,7 +79,11 @@ pub struct EventBody {
 }
 
 /// The rooms of an event's channels, or the 400/413 Pusher gives.
-fn check_event(app: &AppState, pusher_app: &App, event: &EventBody) -> Result<Vec<Room>, Refused> {
+fn check_event(
+    app: &PusherState,
+    pusher_app: &App,
+    event: &EventBody,
+) -> Result<Vec<Room>, Refused> {
     let bad = |m: String| Err(text(StatusCode::BAD_REQUEST, m + "\n"));
     if event.name.is_empty() || event.name.len() > codec::MAX_EVENT_NAME_BYTES {
         return bad(format!(
@@ -129,7 +133,7 @@ fn check_event(app: &AppState, pusher_app: &App, event: &EventBody) -> Result<Ve
 
 /// Publishes `event` to `rooms`; answers the attributes its `info` asks for, per channel.
 async fn publish(
-    app: &AppState,
+    app: &PusherState,
     pusher_app: &App,
     rooms: &[Room],
     event: EventBody,
@@ -188,7 +192,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refused>
 /// `POST /apps/{id}/events` `{name, data, channels | channel, socket_id?, info?}` -> `{}`, or
 /// with `info` `{"channels": {name: {user_count?, subscription_count?}}}` as Pusher answers.
 pub async fn events(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<PusherState>,
     Path(app_id): Path<String>,
     method: Method,
     uri: Uri,
@@ -219,7 +223,7 @@ pub struct BatchBody {
 /// `POST /apps/{id}/batch_events` `{batch: [{channel, name, data, socket_id?, info?}]}` ->
 /// `{}`, or when an event has `info` `{"batch": [{user_count?, subscription_count?}, ...]}`.
 pub async fn batch_events(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<PusherState>,
     Path(app_id): Path<String>,
     method: Method,
     uri: Uri,
@@ -274,7 +278,7 @@ fn unavailable(e: activenow_engine::EngineError) -> Response {
 /// `GET /apps/{id}/channels[?filter_by_prefix=&info=user_count,subscription_count]` ->
 /// `{channels: {name: {...}}}` of the occupied channels.
 pub async fn channels(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<PusherState>,
     Path(app_id): Path<String>,
     method: Method,
     uri: Uri,
@@ -344,7 +348,7 @@ fn channel_room(pusher_app: &App, channel: &str) -> Result<Room, Refused> {
 /// `GET /apps/{id}/channels/{name}[?info=user_count,subscription_count]` ->
 /// `{occupied, user_count?, subscription_count?}`.
 pub async fn channel(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<PusherState>,
     Path((app_id, channel)): Path<(String, String)>,
     method: Method,
     uri: Uri,
@@ -379,7 +383,7 @@ pub async fn channel(
 
 /// `GET /apps/{id}/channels/{presence-name}/users` -> `{users: [{id}]}`.
 pub async fn users(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<PusherState>,
     Path((app_id, channel)): Path<(String, String)>,
     method: Method,
     uri: Uri,

@@ -32,6 +32,7 @@ mod counts;
 mod handler;
 mod http;
 mod presence;
+mod rooms;
 mod terminate;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,29 +44,14 @@ use activenow_engine::{ConnId, Engine, Renderer, Room};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::app::AppState;
 use crate::config::Settings;
+use crate::host::Host;
+use crate::services::webhooks::Webhooks;
 
 pub use app_config::{valid_app_id, AppConfig};
 pub use apps::App;
 pub use codec::PusherRenderer;
-
-/// Every Pusher channel's room starts with this; other protocols refuse such room names.
-pub const ROOM_PREFIX: &str = "pusher:";
-
-/// Whether a client-supplied room name lies in the Pusher namespace, which only the Pusher
-/// endpoint (after its signature check) may join.
-pub fn is_reserved_room(name: &str) -> bool {
-    name.starts_with(ROOM_PREFIX)
-}
-
-/// Whether an engine room is one of Pusher's control rooms (`#server-to-user-{id}`), which
-/// carry no presence worth reporting (no room webhooks).
-pub fn is_control_room(room: &str) -> bool {
-    room.strip_prefix(ROOM_PREFIX)
-        .and_then(|rest| rest.split_once(':'))
-        .is_some_and(|(_, channel)| channel.starts_with('#'))
-}
+pub use rooms::{is_control_room, is_reserved_room, ROOM_PREFIX};
 
 impl App {
     /// `pusher:{id}:` — the prefix of this app's rooms.
@@ -127,7 +113,28 @@ impl Pusher {
     }
 }
 
-pub fn routes() -> Router<AppState> {
+/// What the Pusher handlers take: the host and the apps.
+#[derive(Clone)]
+pub struct PusherState {
+    pub host: Host,
+    pub pusher: Arc<Pusher>,
+    /// Each app's webhook sender, by app id (apps with a `webhook_url` only).
+    pub webhooks: Arc<[(String, Webhooks)]>,
+}
+
+impl std::ops::Deref for PusherState {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
+    }
+}
+
+/// The routes, for any app state this protocol's state can be taken from.
+pub fn routes<S>() -> Router<S>
+where
+    PusherState: axum::extract::FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
         .route("/app/{key}", get(handler::upgrade))
         .route("/apps/{app_id}/events", post(http::events))

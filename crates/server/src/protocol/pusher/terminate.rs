@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 
 use super::http::{authorize, text, Params};
 use super::{codec, now_ms, App};
-use crate::app::AppState;
 use crate::close::pusher_code as code;
+use crate::protocol::pusher::PusherState;
 
 /// The publication that closes a user's sockets; the leading control character keeps it out
 /// of every client's event namespace (and [`super::PusherRenderer`] skips it).
@@ -63,7 +63,7 @@ impl Renderer for Terminator {
 /// `POST /apps/{id}/users/{user_id}/terminate_connections` -> `{}`: every socket signed in as
 /// `user_id`, on every node, gets `pusher:error` 4009 and is closed with 4009.
 pub async fn terminate_connections(
-    AxumState(app): AxumState<AppState>,
+    AxumState(app): AxumState<PusherState>,
     Path((app_id, user_id)): Path<(String, String)>,
     method: Method,
     uri: Uri,

@@ -12,9 +12,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::codec::ack_error;
-use crate::app::AppState;
 use crate::client_auth::{self, Proof};
 use crate::close::{auth_code, code};
+use crate::host::Host;
 use crate::protocol::channels::token;
 
 /// The proven identity of one socket and when its token expires.
@@ -31,7 +31,7 @@ pub(crate) struct SocketAuth {
 /// The handshake's token, verified: `Ok(None)` with CLIENT_AUTH=off. The error is the
 /// `connect_error` message the client sees: the same code as the WebSocket endpoints' 401.
 pub(super) fn handshake(
-    app: &AppState,
+    app: &Host,
     s: &SocketRef,
     auth: Option<&Value>,
 ) -> Result<Option<Arc<SocketAuth>>, &'static str> {
@@ -109,7 +109,7 @@ impl SocketAuth {
 
     /// `auth:refresh {token}` -> `{ok:true, expiresAt}`: a token of the same subject moves
     /// the expiry.
-    pub fn refresh(&self, app: &AppState, data: &Value) -> Value {
+    pub fn refresh(&self, app: &Host, data: &Value) -> Value {
         let Some(token) = data
             .get("token")
             .and_then(Value::as_str)

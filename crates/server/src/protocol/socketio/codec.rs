@@ -17,8 +17,6 @@ use serde_json::{json, Map, Value};
 use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
 
-use super::relay::RELAY_PUBLICATION;
-
 pub const PRESENCE_EVENT: &str = "presence:event";
 pub const METADATA_EVENT: &str = "metadata:event";
 
@@ -26,6 +24,11 @@ pub const METADATA_EVENT: &str = "metadata:event";
 /// control character marks it internal: no client can publish it (the channels protocol
 /// refuses control characters in event names) and other protocols' renderers skip it.
 pub const METADATA_PUBLICATION: &str = "\u{1}metadata:event";
+
+/// Marks a relayed event's publication: the leading control character keeps it internal
+/// (other protocols' renderers skip it; channels clients cannot name it), the rest of the
+/// publication's event name is the Socket.IO event name.
+pub const RELAY_PUBLICATION: &str = "\u{1}relay:";
 
 /// The Socket.IO protocol's renderer. One instance, so the engine's hub keeps all of this
 /// node's Socket.IO subscribers of a room in one group and calls [`Renderer::render`] once
@@ -42,7 +45,7 @@ pub struct SocketIoRenderer {
     /// Client events the server does not handle that asked for no ack, dropped.
     pub ignored: AtomicU64,
     /// Engine.IO sessions not yet counted by the engine.
-    pub sessions: std::sync::Arc<super::EngineSessions>,
+    pub sessions: std::sync::Arc<super::sessions::EngineSessions>,
 }
 
 impl SocketIoRenderer {
@@ -307,10 +310,9 @@ pub fn ack_error(code: Option<&str>, message: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use activenow_engine::{ChannelMetadata, MetadataError};
+    use activenow_engine::ChannelMetadata;
 
     use super::*;
-    use crate::protocol::socketio::metadata::error_code;
 
     /// The HTTP body is written straight from [`MetadataResponse`]: its bytes, field order
     /// included, are the wire format.
@@ -354,27 +356,5 @@ mod tests {
         };
         assert_eq!(metadata_item(&item), json!({"key": "a", "revision": 3}));
         assert_eq!(metadata_operation(MetadataOp::Remove), "remove");
-    }
-
-    #[test]
-    fn one_code_per_metadata_error() {
-        let codes: Vec<&str> = [
-            MetadataError::Conflict(String::new()),
-            MetadataError::Lock(String::new()),
-            MetadataError::Invalid(String::new()),
-            MetadataError::Store(activenow_engine::StoreError::Unavailable(String::new())),
-        ]
-        .iter()
-        .map(error_code)
-        .collect();
-        assert_eq!(
-            codes,
-            [
-                "METADATA_CONFLICT",
-                "METADATA_LOCK",
-                "METADATA_INVALID",
-                "internal"
-            ]
-        );
     }
 }

@@ -8,8 +8,8 @@ use serde_json::{json, Map, Value};
 
 use super::codec::{ack_error, metadata_event, MetadataResponse};
 use super::{coerce_int, Session};
-use crate::app::AppState;
 use crate::close::code;
+use crate::host::Host;
 
 /// Validates a channel name (a room name: the change event goes to the room of that name)
 /// and type (the same rules).
@@ -98,7 +98,7 @@ pub fn write_request(
 /// Writes, then broadcasts the change as `metadata:event` to the channel's room on every
 /// node (through the engine's broker).
 pub(crate) async fn write_and_publish(
-    app: &AppState,
+    app: &Host,
     channel: &ChannelKey,
     write: &MetadataWrite,
 ) -> Result<MetadataChange, MetadataError> {
@@ -206,5 +206,34 @@ pub(super) async fn get(session: &Session, data: Value) -> Value {
             success(&channel, &change)
         }
         Err(e) => error_ack(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use activenow_engine::MetadataError;
+
+    use super::*;
+
+    #[test]
+    fn one_code_per_metadata_error() {
+        let codes: Vec<&str> = [
+            MetadataError::Conflict(String::new()),
+            MetadataError::Lock(String::new()),
+            MetadataError::Invalid(String::new()),
+            MetadataError::Store(activenow_engine::StoreError::Unavailable(String::new())),
+        ]
+        .iter()
+        .map(error_code)
+        .collect();
+        assert_eq!(
+            codes,
+            [
+                "METADATA_CONFLICT",
+                "METADATA_LOCK",
+                "METADATA_INVALID",
+                "internal"
+            ]
+        );
     }
 }

@@ -19,6 +19,7 @@ mod auth;
 pub(crate) mod codec;
 pub(crate) mod locks;
 pub mod metadata;
+mod metrics;
 mod presence;
 mod relay;
 pub mod relay_events;
@@ -37,13 +38,26 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Socket;
 use socketioxide::SocketIo;
 
-use crate::app::AppState;
 use crate::close::code;
+use crate::host::Host;
 use crate::transport::rate::{RateLimit, Verdict};
 
-pub use codec::SocketIoRenderer;
 pub use relay_events::RelayEvents;
-pub use sessions::EngineSessions;
+
+/// What the Socket.IO handlers and sockets take: the host and the renderer, which also holds
+/// the Socket.IO server handle and this protocol's counters.
+#[derive(Clone)]
+pub struct SocketIoState {
+    pub host: Host,
+    pub socketio: Arc<codec::SocketIoRenderer>,
+}
+
+impl std::ops::Deref for SocketIoState {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
+    }
+}
 
 /// The events the server handles itself (never relayed, never ignored).
 const HANDLED: &[&str] = &[
@@ -60,7 +74,7 @@ const HANDLED: &[&str] = &[
 
 /// Builds the Socket.IO server (its buffers sized by the settings) and attaches it to the
 /// renderer.
-pub fn layer(app: &AppState) -> SocketIoLayer {
+pub fn layer(app: &SocketIoState) -> SocketIoLayer {
     let s = &app.settings;
     // Process-wide (one Socket.IO server per process): a WebSocket write that makes no
     // progress closes the Engine.IO session, and pings/pongs count toward the message rate
@@ -134,7 +148,7 @@ pub async fn detach_request(mut req: axum::extract::Request) -> axum::extract::R
 
 /// Origin allowlist and connection limit, as for every WebSocket endpoint; a refused socket
 /// gets Socket.IO's `connect_error` with the reason.
-fn admit(app: &AppState, s: &SocketRef) -> Result<(), &'static str> {
+fn admit(app: &SocketIoState, s: &SocketRef) -> Result<(), &'static str> {
     if !app.origins.allows(&s.req_parts().headers) {
         app.metrics.upgrades_refused.inc();
         return Err("Origin is not in ALLOWED_ORIGINS");
@@ -162,7 +176,7 @@ impl<A: Adapter> FromMessageParts<A> for AckAsked {
 }
 
 fn connect(
-    app: AppState,
+    app: SocketIoState,
     s: SocketRef,
     proof: Option<Arc<auth::SocketAuth>>,
     relayed: Arc<RelayEvents>,
@@ -220,7 +234,7 @@ fn connect(
 
 /// One Socket.IO socket's presence.
 pub(crate) struct Session {
-    app: AppState,
+    app: SocketIoState,
     // A std mutex: one token-bucket update per message, never held across an await.
     rate: Mutex<RateLimit>,
     /// Relayed events' own budget (`SOCKETIO_RELAY_RATE`).

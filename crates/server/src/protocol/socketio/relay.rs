@@ -11,15 +11,10 @@
 use activenow_engine::{clock, Publication};
 use serde_json::{json, Map, Value};
 
-use super::codec::ack_error;
+use super::codec::{ack_error, RELAY_PUBLICATION};
 use super::Session;
 use crate::close::code;
 use crate::transport::rate::Verdict;
-
-/// Marks a relayed event's publication: the leading control character keeps it internal
-/// (other protocols' renderers skip it; channels clients cannot name it), the rest of the
-/// publication's event name is the Socket.IO event name.
-pub const RELAY_PUBLICATION: &str = "\u{1}relay:";
 
 /// Bytes of `value` as JSON, without building the text.
 fn json_len(value: &Value) -> usize {

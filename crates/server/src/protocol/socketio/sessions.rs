@@ -29,8 +29,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 use engineioxide::overflow::OverflowLimits;
 
-use crate::app::AppState;
 use crate::error::http_error;
+use crate::host::UncountedConnections;
+use crate::protocol::socketio::SocketIoState;
 use crate::transport::client_ip::ClientIp;
 use crate::transport::per_ip::IpSlot;
 
@@ -52,6 +53,13 @@ impl EngineSessions {
 
     fn polling(&self) -> std::sync::MutexGuard<'_, HashMap<String, Weak<SessionGuard>>> {
         self.polling.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// `MAX_CONNECTIONS` counts the sessions the engine does not count yet.
+impl UncountedConnections for EngineSessions {
+    fn count(&self) -> u64 {
+        self.pending()
     }
 }
 
@@ -128,7 +136,7 @@ fn is_upgrade(req: &Request) -> bool {
 
 /// The middleware in front of socketioxide: admits handshakes and detaches every request
 /// (see [`super::detach_request`]).
-pub async fn gate(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn gate(State(app): State<SocketIoState>, req: Request, next: Next) -> Response {
     if !req.uri().path().starts_with("/socket.io") {
         return next.run(req).await;
     }
@@ -150,7 +158,7 @@ pub async fn gate(State(app): State<AppState>, req: Request, next: Next) -> Resp
 }
 
 async fn handshake(
-    app: &AppState,
+    app: &SocketIoState,
     client: Option<std::net::IpAddr>,
     upgrade: bool,
     mut req: Request,
@@ -210,7 +218,7 @@ fn open_packet_sid(body: &[u8]) -> Option<String> {
 
 /// The session's overflow beyond its `SOCKETIO_MAX_BUFFER` channel: the slow-consumer
 /// policy of every other socket (`SEND_QUEUE_MAX_FRAMES`, `SLOW_CONSUMER_TIMEOUT_MS`).
-fn overflow_limits(app: &AppState) -> OverflowLimits {
+fn overflow_limits(app: &SocketIoState) -> OverflowLimits {
     // The engine, not the whole state: the session must not keep the server alive.
     let engine = app.engine.clone();
     OverflowLimits {

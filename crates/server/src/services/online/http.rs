@@ -12,8 +12,8 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::app::AppState;
 use crate::client_auth::{self, Refusal};
+use crate::services::online::OnlineState;
 use crate::transport::client_ip::ClientIp;
 use crate::transport::per_ip;
 
@@ -46,7 +46,7 @@ impl From<Refusal> for OnlineError {
 
 /// CLIENT_AUTH: the caller must be the server (API_KEY), `player` itself (its token), or
 /// anyone with CLIENT_AUTH=off.
-fn authorize(app: &AppState, headers: &HeaderMap, player: &Identity) -> Result<(), OnlineError> {
+fn authorize(app: &OnlineState, headers: &HeaderMap, player: &Identity) -> Result<(), OnlineError> {
     let caller = client_auth::http_caller(app, headers)?;
     match caller.refuse_acting_as(player) {
         Some(refused) => Err(refused.into()),
@@ -116,7 +116,7 @@ pub fn optional_text(
 
 /// `POST /api/online/login {playerId, ip?, name?}` -> `{message, playerId, loginTime}`.
 pub async fn login(
-    State(app): State<AppState>,
+    State(app): State<OnlineState>,
     headers: HeaderMap,
     ClientIp(client): ClientIp,
     raw: Result<Json<Value>, JsonRejection>,
@@ -161,7 +161,7 @@ pub async fn login(
 /// `POST /api/online/heartbeat {playerId}` -> `{message, playerId, lastHeartbeat}`; 404 when
 /// the player is not online.
 pub async fn heartbeat(
-    State(app): State<AppState>,
+    State(app): State<OnlineState>,
     headers: HeaderMap,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, OnlineError> {
@@ -186,7 +186,7 @@ pub async fn heartbeat(
 /// `POST /api/online/logout {playerId}` -> `{message, playerId, logoutTime}`; 404 when the
 /// player is not online. Its sockets close on every node.
 pub async fn logout(
-    State(app): State<AppState>,
+    State(app): State<OnlineState>,
     headers: HeaderMap,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, OnlineError> {
@@ -229,7 +229,7 @@ pub struct ListQuery {
 /// `GET /api/online/players[?cursor=&limit=]` -> `{players, count, total, nextCursor?}` in
 /// player-id order; `count` is this page's length, `total` the players online.
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<OnlineState>,
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, OnlineError> {
@@ -301,7 +301,7 @@ fn record_json(r: &OnlineRecord, private: bool) -> Value {
 
 /// `GET /api/online/player/{playerId}` (alias `/players/{playerId}`): the record, 404 unknown.
 pub async fn player(
-    State(app): State<AppState>,
+    State(app): State<OnlineState>,
     headers: HeaderMap,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, OnlineError> {

@@ -28,12 +28,32 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::config::Settings;
+use crate::host::Host;
+use crate::metrics::WriteMetrics;
 use crate::services::webhooks::Webhooks;
 use local::Local;
 
-pub fn routes() -> Router<AppState> {
+/// What the online-status handlers take: the host and the service.
+#[derive(Clone)]
+pub struct OnlineState {
+    pub host: Host,
+    pub online: Online,
+}
+
+impl std::ops::Deref for OnlineState {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
+    }
+}
+
+/// The routes, for any app state this adapter's state can be taken from.
+pub fn routes<S>() -> Router<S>
+where
+    OnlineState: axum::extract::FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
         .route("/api/online/login", post(http::login))
         .route("/api/online/heartbeat", post(http::heartbeat))
@@ -350,29 +370,31 @@ impl Online {
 }
 
 /// Appends this adapter's Prometheus lines.
-pub fn write_metrics(app: &AppState, out: &mut String) {
-    let m = &app.online.metrics;
-    let mut line = |name: &str, kind: &str, help: &str, value: u64| {
-        out.push_str(&format!(
+impl WriteMetrics for Online {
+    fn write_metrics(&self, out: &mut String) {
+        let m = &self.metrics;
+        let mut line = |name: &str, kind: &str, help: &str, value: u64| {
+            out.push_str(&format!(
             "# HELP activenow_{name} {help}\n# TYPE activenow_{name} {kind}\nactivenow_{name} {value}\n"
         ));
-    };
-    line(
-        "online_sockets",
-        "gauge",
-        "Online-status ping sockets on this node.",
-        m.sockets.load(Ordering::Relaxed),
-    );
-    line(
-        "online_ping_timeouts_total",
-        "counter",
-        "Ping sockets closed for silence (player logged out).",
-        m.ping_timeouts.get(),
-    );
-    line(
-        "online_events_dropped_total",
-        "counter",
-        "Online transitions dropped (event queue full).",
-        m.events_dropped.get(),
-    );
+        };
+        line(
+            "online_sockets",
+            "gauge",
+            "Online-status ping sockets on this node.",
+            m.sockets.load(Ordering::Relaxed),
+        );
+        line(
+            "online_ping_timeouts_total",
+            "counter",
+            "Ping sockets closed for silence (player logged out).",
+            m.ping_timeouts.get(),
+        );
+        line(
+            "online_events_dropped_total",
+            "counter",
+            "Online transitions dropped (event queue full).",
+            m.events_dropped.get(),
+        );
+    }
 }

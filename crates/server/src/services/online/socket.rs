@@ -20,15 +20,15 @@ use tokio::time::Instant;
 
 use super::http::check_player_id;
 use super::local::SocketSlot;
-use crate::app::AppState;
 use crate::client_auth::{self, Expiring, Proof};
 use crate::close::{code, reason};
+use crate::services::online::OnlineState;
 use crate::transport::admission::refuse_upgrade;
 use crate::transport::client_ip::ClientIp;
 use crate::transport::ws::{self, Inbound, Reply};
 
 pub async fn upgrade(
-    State(app): State<AppState>,
+    State(app): State<OnlineState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     ClientIp(client): ClientIp,
@@ -81,13 +81,13 @@ fn error(code: &str, message: &str) -> Bytes {
 }
 
 async fn run(
-    app: AppState,
+    app: OnlineState,
     mut socket: WebSocket,
     player: Identity,
     ip: String,
     proof: Option<Proof>,
 ) {
-    let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.online);
+    let _open = crate::metrics::OpenSocket::new(&app.metrics.sockets.online);
     let online = app.online.clone();
     let login = online.records.login(Login {
         player: &player,

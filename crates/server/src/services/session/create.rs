@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
 use super::error::{unavailable, SessionError};
-use crate::app::AppState;
 use crate::ids::random_session_id;
+use crate::services::session::SessionsState;
 use crate::transport::client_ip::ClientIp;
 use crate::transport::per_ip;
 
@@ -19,7 +19,7 @@ use crate::transport::per_ip;
 /// gets a rate; the app's back end (with API_KEY) is exempt. The IP whose
 /// `SESSION_MAX_PER_IP` the session counts toward: `None` for the back end.
 pub(super) fn admit_creation(
-    app: &AppState,
+    app: &SessionsState,
     headers: &HeaderMap,
     client: ClientIp,
 ) -> Result<Option<IpAddr>, SessionError> {
@@ -38,7 +38,7 @@ pub(super) fn admit_creation(
 }
 
 pub(super) async fn new_session(
-    app: &AppState,
+    app: &SessionsState,
     creator: Option<IpAddr>,
     kind: String,
     ttl_secs: u64,
@@ -68,7 +68,7 @@ pub(super) async fn new_session(
 }
 
 async fn store_session(
-    app: &AppState,
+    app: &SessionsState,
     now: u64,
     kind: String,
     ttl_secs: u64,

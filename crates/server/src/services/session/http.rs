@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::create::{admit_creation, new_session};
 use super::error::{bad_request, not_found, unavailable, SessionError};
-use crate::app::AppState;
+use crate::services::session::SessionsState;
 use crate::transport::client_ip::ClientIp;
 
 /// Session ids are 1-128 of `[A-Za-z0-9_-]` (the server mints UUIDs); anything else is an
@@ -55,7 +55,7 @@ pub fn text_field(v: &Value, field: &str, max: usize) -> Result<Option<String>, 
 }
 
 /// `Authorization: Bearer <API_KEY>` (see [`crate::api_key`]).
-fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), SessionError> {
+fn authorize(app: &SessionsState, headers: &HeaderMap) -> Result<(), SessionError> {
     crate::api_key::check(&app.settings.api_key, headers)
         .map_err(|r| SessionError(r.status(), r.message().into()))
 }
@@ -75,7 +75,7 @@ fn qr_image(data: &str) -> Option<String> {
 /// `POST /v1/qr-login/generate {client_info?}` -> `{session_id, qr_data, qr_image,
 /// expires_in}`; `qr_data` is the text to encode, `qr_image` an SVG data URL of it.
 pub async fn generate(
-    State(app): State<AppState>,
+    State(app): State<SessionsState>,
     headers: HeaderMap,
     client: ClientIp,
     raw: Result<Json<Value>, JsonRejection>,
@@ -101,7 +101,7 @@ pub async fn generate(
 /// `POST /v1/sessions {ttl_secs?, kind?}` -> `{session_id, expires_at, expires_in}`
 /// (`expires_at` in Unix seconds, as in `qr_data`).
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<SessionsState>,
     headers: HeaderMap,
     client: ClientIp,
     raw: Result<Json<Value>, JsonRejection>,
@@ -134,7 +134,7 @@ pub async fn create(
 /// `GET /v1/qr-login/status/{id}` (and `GET /v1/sessions/{id}`) -> `{status, web_token,
 /// message}`; 404 `{status: "not_found"}` for an unknown session.
 pub async fn status(
-    State(app): State<AppState>,
+    State(app): State<SessionsState>,
     Path(id): Path<String>,
 ) -> Result<Response, SessionError> {
     let found = match session_id(&id) {
@@ -183,7 +183,7 @@ pub async fn status(
 
 /// Stores and publishes one push; maps refusals to the reference's errors.
 async fn push(
-    app: &AppState,
+    app: &SessionsState,
     id: &str,
     status: &str,
     message: Value,
@@ -222,7 +222,7 @@ pub fn required_id(v: &Value) -> Result<String, SessionError> {
 
 /// `POST /v1/qr-login/scan {session_id}`: pushes `{"status":"scanned"}`.
 pub async fn scan(
-    State(app): State<AppState>,
+    State(app): State<SessionsState>,
     headers: HeaderMap,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, SessionError> {
@@ -236,7 +236,7 @@ pub async fn scan(
 /// `POST /v1/qr-login/confirm {session_id, web_token}`: pushes `{"status":"confirmed",
 /// "web_token":..., "message":"Login successful"}` and closes the socket.
 pub async fn confirm(
-    State(app): State<AppState>,
+    State(app): State<SessionsState>,
     headers: HeaderMap,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, SessionError> {
@@ -252,7 +252,7 @@ pub async fn confirm(
 
 /// `POST /v1/qr-login/reject {session_id}`: pushes `{"status":"rejected",...}` and closes.
 pub async fn reject(
-    State(app): State<AppState>,
+    State(app): State<SessionsState>,
     headers: HeaderMap,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, SessionError> {
@@ -267,7 +267,7 @@ pub async fn reject(
 /// `POST /v1/sessions/{id}/notify {status, data?, close?}`: pushes `{"status":..., "data":...}`;
 /// `close` defaults to true.
 pub async fn notify(
-    State(app): State<AppState>,
+    State(app): State<SessionsState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     raw: Result<Json<Value>, JsonRejection>,
@@ -301,7 +301,7 @@ pub async fn notify(
 /// `DELETE /v1/sessions/{id}`: removes the session (idempotent: 204 whether or not it was
 /// there); waiting sockets get `{"status":"removed"}` and close.
 pub async fn remove(
-    State(app): State<AppState>,
+    State(app): State<SessionsState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, SessionError> {

@@ -26,10 +26,30 @@ use bytes::Bytes;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::config::Settings;
+use crate::host::Host;
+use crate::metrics::WriteMetrics;
 
-pub fn routes() -> Router<AppState> {
+/// What the session-push handlers take: the host and the service.
+#[derive(Clone)]
+pub struct SessionsState {
+    pub host: Host,
+    pub sessions: Sessions,
+}
+
+impl std::ops::Deref for SessionsState {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
+    }
+}
+
+/// The routes, for any app state this adapter's state can be taken from.
+pub fn routes<S>() -> Router<S>
+where
+    SessionsState: axum::extract::FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
         .route("/v1/qr-login/generate", post(http::generate))
         .route("/v1/qr-login/status/{session_id}", get(http::status))
@@ -186,12 +206,14 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Appends this adapter's Prometheus lines.
-pub fn write_metrics(app: &AppState, out: &mut String) {
-    let n = app.sessions.waiting.load(Ordering::Relaxed);
-    out.push_str(&format!(
-        "# HELP activenow_session_sockets Sockets waiting on a push session on this node.\n# TYPE activenow_session_sockets gauge\nactivenow_session_sockets {n}\n"
-    ));
+/// This adapter's Prometheus lines.
+impl WriteMetrics for Sessions {
+    fn write_metrics(&self, out: &mut String) {
+        let n = self.waiting.load(Ordering::Relaxed);
+        out.push_str(&format!(
+            "# HELP activenow_session_sockets Sockets waiting on a push session on this node.\n# TYPE activenow_session_sockets gauge\nactivenow_session_sockets {n}\n"
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -18,13 +18,13 @@ use bytes::Bytes;
 use super::error::{not_found, unavailable};
 use super::http::session_id;
 use super::{expired_message, parse_rendered, Waiting};
-use crate::app::AppState;
 use crate::close::reason;
+use crate::services::session::SessionsState;
 use crate::transport::admission::refuse_upgrade;
 use crate::transport::ws;
 
 pub async fn upgrade(
-    State(app): State<AppState>,
+    State(app): State<SessionsState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -53,8 +53,8 @@ fn json(v: &serde_json::Value) -> Bytes {
     Bytes::from(v.to_string())
 }
 
-async fn run(app: AppState, mut socket: WebSocket, id: String) {
-    let _open = crate::observe::OpenSocket::new(&app.metrics.sockets.sessions);
+async fn run(app: SessionsState, mut socket: WebSocket, id: String) {
+    let _open = crate::metrics::OpenSocket::new(&app.metrics.sockets.sessions);
     let sessions = app.sessions.clone();
     let _waiting = Waiting::new(&sessions.waiting);
     let conn = app.engine.connect(Liveness::Socket);
@@ -78,7 +78,7 @@ async fn run(app: AppState, mut socket: WebSocket, id: String) {
 }
 
 async fn serve(
-    app: &AppState,
+    app: &SessionsState,
     socket: &mut WebSocket,
     conn: &activenow_engine::Connection,
     id: &str,

@@ -17,6 +17,14 @@ pub use pusher::{AppHooks, PusherWebhooks};
 pub use room::RoomWebhooks;
 pub use sender::{sign, Signing, Target, WebhookMetrics, Webhooks};
 
+use crate::metrics::WriteMetrics;
+
+impl WriteMetrics for Webhooks {
+    fn write_metrics(&self, out: &mut String) {
+        write_metrics(&self.metrics, out);
+    }
+}
+
 /// Appends the sender's Prometheus lines.
 pub fn write_metrics(w: &WebhookMetrics, out: &mut String) {
     let mut line = |name: &str, help: &str, value: u64| {

@@ -117,7 +117,7 @@ impl PusherSocket<'_> {
         let data: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
         let hook = self
             .app
-            .pusher_webhooks
+            .webhooks
             .iter()
             .find(|(id, _)| *id == self.pusher_app.id)
             .map(|(_, w)| w);
