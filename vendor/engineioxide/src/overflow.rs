@@ -73,8 +73,8 @@ impl Overflow {
     /// place in the overflow, `Full` when the session is over its bound.
     pub(crate) fn reserve<'a>(
         &self,
-        tx: &'a mpsc::Sender<PacketBuf>,
-    ) -> Result<Option<mpsc::Permit<'a, PacketBuf>>, mpsc::error::TrySendError<()>> {
+        tx: &'a mpsc::Sender<crate::socket::Queued>,
+    ) -> Result<Option<mpsc::Permit<'a, crate::socket::Queued>>, mpsc::error::TrySendError<()>> {
         let mut state = self.lock();
         if state.over {
             return Err(mpsc::error::TrySendError::Full(()));
@@ -116,10 +116,10 @@ impl Overflow {
 
     /// Moves the front packet into the channel through `permit` (under the lock, so that a
     /// packet sent meanwhile cannot overtake it).
-    pub(crate) fn flush_one(&self, permit: mpsc::Permit<'_, PacketBuf>) {
+    pub(crate) fn flush_one(&self, permit: mpsc::Permit<'_, crate::socket::Queued>) {
         let mut state = self.lock();
         if let Some(packets) = state.queue.pop_front() {
-            permit.send(packets);
+            permit.send(Box::new(packets));
         }
         if state.queue.is_empty() {
             state.since = None;

@@ -68,6 +68,11 @@ use crate::overflow::{Next, Overflow, OverflowLimits};
 use crate::{config::EngineIoConfig, errors::Error};
 use bytes::Bytes;
 use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Str, TransportType};
+
+/// ActiveNow patch: what the session's channel carries. A tokio channel allocates its first
+/// block of 32 slots when it is made, and a `PacketBuf` takes ~160 bytes: ~5 KiB for every
+/// socket, idle or not. Boxed, a slot takes 8 bytes and a packet one allocation while queued.
+pub(crate) type Queued = Box<PacketBuf>;
 use futures_util::FutureExt;
 use http::request::Parts;
 use smallvec::{SmallVec, smallvec};
@@ -121,13 +126,13 @@ pub struct Permit<'a> {
 /// ActiveNow patch: a place in the channel, or in the session's overflow when the channel
 /// is full (see [`crate::overflow`]).
 enum PermitInner<'a> {
-    Channel(mpsc::Permit<'a, PacketBuf>),
+    Channel(mpsc::Permit<'a, Queued>),
     Overflow(&'a Overflow),
 }
 impl Permit<'_> {
     fn send_buf(self, packets: PacketBuf) {
         match self.inner {
-            PermitInner::Channel(permit) => permit.send(packets),
+            PermitInner::Channel(permit) => permit.send(Box::new(packets)),
             PermitInner::Overflow(overflow) => overflow.push(packets),
         }
     }
@@ -169,15 +174,15 @@ impl Permit<'_> {
 
 #[derive(Debug)]
 pub(crate) struct InternalRx {
-    pub buffered_rx: Receiver<PacketBuf>,
+    pub buffered_rx: Receiver<Queued>,
     pub peeked_packet: Option<PacketBuf>,
-    pub volatile_rx: watch::Receiver<Option<PacketBuf>>,
+    pub volatile_rx: watch::Receiver<Option<Queued>>,
 }
 
 impl InternalRx {
     fn new(
-        buffered_rx: Receiver<PacketBuf>,
-        volatile_rx: watch::Receiver<Option<PacketBuf>>,
+        buffered_rx: Receiver<Queued>,
+        volatile_rx: watch::Receiver<Option<Queued>>,
     ) -> Self {
         Self {
             buffered_rx,
@@ -227,12 +232,12 @@ where
     pub(crate) internal_rx: Mutex<InternalRx>,
 
     /// Channel to send [PacketBuf] to the internal connection
-    pub(crate) internal_tx: mpsc::Sender<PacketBuf>,
+    pub(crate) internal_tx: mpsc::Sender<Queued>,
 
     /// Channel to send volatile [PacketBuf]s that bypass the internal buffer.
     /// Uses a [`watch`](tokio::sync::watch) channel so only the latest volatile
     /// message is retained; subsequent volatile sends overwrite the previous one.
-    volatile_tx: watch::Sender<Option<PacketBuf>>,
+    volatile_tx: watch::Sender<Option<Queued>>,
 
     /// Internal channel to receive Pong [`Packets`](Packet) (v4 protocol) or Ping (v3 protocol) in the heartbeat job
     /// which is running in a separate task
@@ -344,7 +349,7 @@ where
         tracing::debug!(?packet, "sending packet");
 
         self.internal_tx
-            .try_send(smallvec![packet])
+            .try_send(Box::new(smallvec![packet]))
             .map_err(|p| match p {
                 TrySendError::Full(mut p) => TrySendError::Full(p.pop().unwrap()),
                 TrySendError::Closed(mut p) => TrySendError::Closed(p.pop().unwrap()),
@@ -465,7 +470,7 @@ where
             #[cfg(feature = "tracing")]
             tracing::trace!(sid = ?self.id, "ping received, sending pong");
             self.internal_tx
-                .try_send(smallvec![Packet::Pong])
+                .try_send(Box::new(smallvec![Packet::Pong]))
                 .map_err(|_| Error::HeartbeatTimeout)?;
         }
     }
@@ -610,7 +615,7 @@ where
     }
 
     pub(crate) fn send_volatile(&self, packets: PacketBuf) -> bool {
-        self.volatile_tx.send(Some(packets)).is_ok()
+        self.volatile_tx.send(Some(Box::new(packets))).is_ok()
     }
 }
 
