@@ -120,7 +120,7 @@ async fn three_nodes_agree_through_failovers_and_a_node_kill() {
 
     // A manual failover of one shard promotes c's seed, which is then killed with -9: c goes
     // on through the nodes it discovered. (Events and counts through failovers are checked
-    // at the engine level, `crates/redis/tests/cluster.rs`; with three processes a failover
+    // at the engine level, `crates/redis/tests/cluster_failover.rs`; with three processes a failover
     // still fails about one run in four, see docs/multi-node.md, so here only convergence
     // is asserted.)
     cluster.failover(promoted);
