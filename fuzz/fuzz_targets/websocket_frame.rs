@@ -1,4 +1,4 @@
-//! The WebSocket frame decoder (`transport/websocket/frame.rs`): client bytes as they come off
+//! The WebSocket frame decoder (`transport/websocket/frame/`): client bytes as they come off
 //! the socket, decoded frame after frame with fragments carried over, as the socket does.
 #![no_main]
 

@@ -269,7 +269,7 @@ impl Server {
         let addr = listener.local_addr()?;
         let app = router(state.clone());
         // Our own accept loop: header, idle and body timeouts, per-IP limits (see
-        // transport/serve.rs); requests carry `ConnectInfo<SocketAddr>` and `ClientIp`.
+        // transport/serve/); requests carry `ConnectInfo<SocketAddr>` and `ClientIp`.
         let serve = tokio::spawn(crate::transport::serve::serve(
             listener,
             app,

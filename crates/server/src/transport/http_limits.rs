@@ -1,5 +1,5 @@
 //! The HTTP timeouts and body limits, from the settings: read by the accept loop
-//! (`serve.rs`), the body reader (`body.rs`) and the router's body limit.
+//! (`serve/`), the body reader (`body.rs`) and the router's body limit.
 
 use std::time::Duration;
 

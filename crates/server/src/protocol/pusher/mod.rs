@@ -137,11 +137,20 @@ where
 {
     Router::new()
         .route("/app/{key}", get(handler::upgrade))
-        .route("/apps/{app_id}/events", post(http::events))
-        .route("/apps/{app_id}/batch_events", post(http::batch_events))
-        .route("/apps/{app_id}/channels", get(http::channels))
-        .route("/apps/{app_id}/channels/{channel}", get(http::channel))
-        .route("/apps/{app_id}/channels/{channel}/users", get(http::users))
+        .route("/apps/{app_id}/events", post(http::events::events))
+        .route(
+            "/apps/{app_id}/batch_events",
+            post(http::events::batch_events),
+        )
+        .route("/apps/{app_id}/channels", get(http::channels::channels))
+        .route(
+            "/apps/{app_id}/channels/{channel}",
+            get(http::channels::channel),
+        )
+        .route(
+            "/apps/{app_id}/channels/{channel}/users",
+            get(http::channels::users),
+        )
         .route(
             "/apps/{app_id}/users/{user_id}/terminate_connections",
             post(terminate::terminate_connections),

@@ -13,177 +13,41 @@
 //! A connection past its phase's deadline is dropped without a response. Upgraded
 //! WebSockets leave the watchdog (their protocol's keep-alive takes over) but keep their
 //! per-IP place: it lives in the stream itself.
+//!
+//! - `watch`: the phase clock the watchdog reads.
+//! - `stream`: the accepted socket, its reads and the per-IP places it holds.
+//! - `handshake`: per-IP admission of WebSocket and Engine.IO polling handshakes.
+
+mod handshake;
+mod stream;
+mod watch;
 
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{header, Request, Response, StatusCode};
+use axum::http::{Request, Response, StatusCode};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::error::http_error;
 use crate::host::Host;
 use crate::transport::body;
 use crate::transport::client_ip::{canonical, ClientIp};
 pub use crate::transport::http_limits::HttpLimits;
-use crate::transport::per_ip::{self, IpSlot};
-
-const HEAD: u8 = 0;
-const BUSY: u8 = 1;
-const IDLE: u8 = 2;
-
-/// One connection's phase and when it began (ms since `started`). Written by the stream
-/// (first byte after idle), the service (request in, response out) and read by the watchdog.
-struct Watch {
-    started: Instant,
-    phase: AtomicU8,
-    since_ms: AtomicU64,
-    in_flight: AtomicU64,
-    /// Wakes the watchdog when a deadline may have moved earlier (busy -> idle, idle -> head).
-    changed: Notify,
-}
-
-impl Watch {
-    fn new() -> Watch {
-        Watch {
-            started: Instant::now(),
-            phase: AtomicU8::new(HEAD),
-            since_ms: AtomicU64::new(0),
-            in_flight: AtomicU64::new(0),
-            changed: Notify::new(),
-        }
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
-    }
-
-    fn enter(&self, phase: u8) {
-        self.since_ms.store(self.now_ms(), Ordering::Relaxed);
-        self.phase.store(phase, Ordering::Release);
-    }
-
-    fn bytes_read(&self) {
-        if self.phase.load(Ordering::Acquire) == IDLE {
-            self.enter(HEAD);
-            self.changed.notify_one();
-        }
-    }
-
-    fn request_started(&self) {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.enter(BUSY);
-    }
-
-    fn request_ended(&self) {
-        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.enter(IDLE);
-            self.changed.notify_one();
-        }
-    }
-
-    /// When the current phase runs out; `None` while busy.
-    fn deadline(&self, limits: &HttpLimits) -> Option<Instant> {
-        let limit = match self.phase.load(Ordering::Acquire) {
-            HEAD => limits.header,
-            IDLE => limits.idle,
-            _ => return None,
-        };
-        let since = Duration::from_millis(self.since_ms.load(Ordering::Relaxed));
-        Some(self.started + since + limit)
-    }
-}
-
-/// The accepted socket, with the watchdog's view of its reads and the per-IP places it
-/// holds: its own (direct clients) or, behind a trusted proxy, the forwarded client's of the
-/// WebSocket it carries. Both are released when the socket closes, upgraded or not.
-pub(crate) struct Stream {
-    tcp: TcpStream,
-    /// `None` once a WebSocket took the stream over (it has no watchdog).
-    watch: Option<Arc<Watch>>,
-    _slot: Option<IpSlot>,
-    /// Only on connections from a trusted proxy when connections per IP are limited: a
-    /// direct client's socket does not pay for it.
-    forwarded: Option<Forwarded>,
-}
-
-/// The forwarded client's place, shared by the connection and the requests it serves.
-type Forwarded = Arc<Mutex<Option<IpSlot>>>;
-
-impl Stream {
-    /// The socket itself, for the WebSocket that takes the stream over after the upgrade.
-    pub(crate) fn tcp(&self) -> &TcpStream {
-        &self.tcp
-    }
-
-    /// Called by the WebSocket that takes the stream over: the watchdog's state (freed with
-    /// the HTTP connection task) is not kept for the socket's life.
-    pub(crate) fn leave_watchdog(&mut self) {
-        self.watch = None;
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.tcp).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            if let Some(watch) = &self.watch {
-                watch.bytes_read();
-            }
-        }
-        r
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
-    }
-}
+use handshake::{admit_handshake, handshake};
+use stream::Forwarded;
+pub(crate) use stream::Stream;
+use watch::Watch;
 
 /// Accept errors that concern one connection only (it went away before we took it).
 fn per_connection(e: &io::Error) -> bool {
@@ -381,7 +245,9 @@ async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body
     req.extensions_mut().insert(ConnectInfo(conn.peer));
     req.extensions_mut().insert(ClientIp(client));
     if let Some(kind) = handshake(&req) {
-        if let Some(refused) = admit_handshake(&conn, client, kind) {
+        if let Some(refused) =
+            admit_handshake(&conn.host, conn.peer, conn.forwarded.as_ref(), client, kind)
+        {
             return Ok(refused);
         }
     }
@@ -400,67 +266,4 @@ async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body
         }
     }
     Ok(resp)
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Handshake {
-    WebSocket,
-    /// An Engine.IO polling handshake (a GET without `sid`): a session without a socket.
-    Polling,
-}
-
-fn handshake(req: &Request<Body>) -> Option<Handshake> {
-    let upgrade = req
-        .headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if upgrade {
-        return Some(Handshake::WebSocket);
-    }
-    let polling = req.method() == axum::http::Method::GET
-        && req.uri().path().starts_with("/socket.io")
-        && req.uri().query().is_some_and(|q| {
-            q.split('&').any(|p| p == "transport=polling")
-                && !q.split('&').any(|p| p.starts_with("sid="))
-        });
-    polling.then_some(Handshake::Polling)
-}
-
-fn too_many(code: &'static str, message: &'static str) -> Response<Body> {
-    http_error(StatusCode::TOO_MANY_REQUESTS, code, message)
-}
-
-/// The handshake rate of the client, and behind a trusted proxy its WebSocket count.
-fn admit_handshake(
-    conn: &Conn,
-    client: std::net::IpAddr,
-    kind: Handshake,
-) -> Option<Response<Body>> {
-    let limits = &conn.host.limits;
-    if !per_ip::allow(&limits.handshakes, client) {
-        conn.host.metrics.per_ip_refused.inc();
-        return Some(too_many(
-            crate::close::code::TOO_MANY_HANDSHAKES,
-            "MAX_HANDSHAKES_PER_IP_PER_SECOND reached for this address; retry later",
-        ));
-    }
-    let proxied = limits.trusted.contains(conn.peer.ip());
-    if let (Some(counts), Some(forwarded), true, Handshake::WebSocket) =
-        (&limits.connections, &conn.forwarded, proxied, kind)
-    {
-        let mut held = forwarded.lock().unwrap_or_else(|e| e.into_inner());
-        held.take();
-        match counts.acquire(client) {
-            Some(slot) => *held = Some(slot),
-            None => {
-                conn.host.metrics.per_ip_refused.inc();
-                return Some(too_many(
-                    crate::close::code::TOO_MANY_CONNECTIONS,
-                    "MAX_CONNECTIONS_PER_IP reached for this address",
-                ));
-            }
-        }
-    }
-    None
 }

@@ -1,8 +1,5 @@
-//! Pusher's HTTP API under `/apps/{app_id}/`, every call signed (see [`super::auth`]).
-//! Errors are what Pusher answers: a status with a plain-text body (400 bad request, 401 bad
-//! signature or stale timestamp, 404 unknown app, 413 payload too large).
-
-use std::collections::BTreeMap;
+//! The publishing half of the REST API: an event is checked whole (name, size, every
+//! channel) before it reaches any room, and a batch before any of its events is sent.
 
 use activenow_engine::{ConnId, Publication, Room};
 use axum::extract::{Path, Query, State as AxumState};
@@ -13,55 +10,16 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::attributes::{self, Wanted};
-use super::cache;
-use super::codec::{self, ChannelKind};
-use super::presence::presence_object;
-use super::{auth, now_ms, App};
-use crate::protocol::pusher::PusherState;
+use super::{authorize, text, Params, Refused};
+use crate::protocol::pusher::attributes::{self, Wanted};
+use crate::protocol::pusher::cache;
+use crate::protocol::pusher::codec;
+use crate::protocol::pusher::{now_ms, App, PusherState};
 
 /// Channels one event may name (Pusher: 100).
 pub const MAX_EVENT_CHANNELS: usize = 100;
 /// Events one batch may hold (Pusher: 10).
 pub const MAX_BATCH_EVENTS: usize = 10;
-
-pub(super) type Params = Query<Vec<(String, String)>>;
-
-/// A refused call: its status and plain-text body.
-pub(super) type Refused = (StatusCode, String);
-
-pub(super) fn text(status: StatusCode, body: impl Into<String>) -> Refused {
-    (status, body.into())
-}
-
-/// The app named in the path, once the request's signature checks out.
-pub(super) fn authorize(
-    app: &PusherState,
-    app_id: &str,
-    method: &Method,
-    uri: &Uri,
-    params: Vec<(String, String)>,
-    body: &[u8],
-) -> Result<(App, BTreeMap<String, String>), Refused> {
-    let Some(pusher_app) = app.pusher.app_by_id(app_id).cloned() else {
-        return Err(text(
-            StatusCode::NOT_FOUND,
-            format!("Unknown app {app_id:?}\n"),
-        ));
-    };
-    let params: BTreeMap<String, String> = params
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
-    let now = now_ms() / 1000;
-    match auth::verify_request(&pusher_app, method.as_str(), uri.path(), &params, body, now) {
-        Ok(()) => Ok((pusher_app, params)),
-        Err(e) => {
-            app.metrics.errors.inc();
-            Err(text(StatusCode::UNAUTHORIZED, format!("{e}\n")))
-        }
-    }
-}
 
 #[derive(Deserialize)]
 pub struct EventBody {
@@ -260,160 +218,4 @@ pub async fn batch_events(
         Ok::<_, Refused>(Json(body).into_response())
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
-}
-
-fn wanted(params: &BTreeMap<String, String>) -> Wanted {
-    Wanted::parse(params.get("info").map(String::as_str))
-}
-
-fn unavailable(e: activenow_engine::EngineError) -> Response {
-    tracing::warn!(error = %e, "pusher API read failed");
-    text(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "backend unavailable; retry\n",
-    )
-    .into_response()
-}
-
-/// `GET /apps/{id}/channels[?filter_by_prefix=&info=user_count,subscription_count]` ->
-/// `{channels: {name: {...}}}` of the occupied channels.
-pub async fn channels(
-    AxumState(app): AxumState<PusherState>,
-    Path(app_id): Path<String>,
-    method: Method,
-    uri: Uri,
-    Query(params): Params,
-) -> Response {
-    let (pusher_app, params) = match authorize(&app, &app_id, &method, &uri, params, &[]) {
-        Ok(ok) => ok,
-        Err(r) => return r.into_response(),
-    };
-    let prefix = params.get("filter_by_prefix").map_or("", String::as_str);
-    let wanted = wanted(&params);
-    if wanted.user_count && !prefix.starts_with("presence-") {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "info=user_count is only available with filter_by_prefix=presence-\n",
-        )
-        .into_response();
-    }
-    let counts = match app.engine.room_counts().await {
-        Ok(c) => c,
-        Err(e) => return unavailable(e),
-    };
-    let room_prefix = pusher_app.room_prefix();
-    let mut out = Map::new();
-    for (room, count) in counts {
-        let Some(channel) = room.as_str().strip_prefix(room_prefix.as_str()) else {
-            continue;
-        };
-        // `#server-to-user-*` and `#user-*` are per-user rooms, not channels Pusher lists.
-        if count == 0 || !channel.starts_with(prefix) || channel.starts_with('#') {
-            continue;
-        }
-        let mut info = Map::new();
-        if wanted.user_count {
-            info.insert("user_count".into(), json!(count));
-        }
-        if wanted.subscription_count {
-            // Elsewhere the count is of socket ids, so it is the subscription count already;
-            // a presence channel counts users, so its sockets are read.
-            let subscriptions = if ChannelKind::of(channel) == ChannelKind::Presence {
-                match app.engine.members(&room).await {
-                    Ok(m) => m.len() as u64,
-                    Err(e) => return unavailable(e),
-                }
-            } else {
-                count
-            };
-            info.insert("subscription_count".into(), json!(subscriptions));
-        }
-        out.insert(channel.to_owned(), Value::Object(info));
-    }
-    Json(json!({"channels": out})).into_response()
-}
-
-fn channel_room(pusher_app: &App, channel: &str) -> Result<Room, Refused> {
-    codec::valid_channel(channel)
-        .then(|| pusher_app.room(channel))
-        .flatten()
-        .ok_or_else(|| {
-            text(
-                StatusCode::BAD_REQUEST,
-                format!("invalid channel name {channel:?}\n"),
-            )
-        })
-}
-
-/// `GET /apps/{id}/channels/{name}[?info=user_count,subscription_count]` ->
-/// `{occupied, user_count?, subscription_count?}`.
-pub async fn channel(
-    AxumState(app): AxumState<PusherState>,
-    Path((app_id, channel)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    Query(params): Params,
-) -> Response {
-    let (pusher_app, params) = match authorize(&app, &app_id, &method, &uri, params, &[]) {
-        Ok(ok) => ok,
-        Err(r) => return r.into_response(),
-    };
-    let room = match channel_room(&pusher_app, &channel) {
-        Ok(r) => r,
-        Err(r) => return r.into_response(),
-    };
-    let presence = ChannelKind::of(&channel) == ChannelKind::Presence;
-    let wanted = wanted(&params);
-    if wanted.user_count && !presence {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "info=user_count is only available for presence channels\n",
-        )
-        .into_response();
-    }
-    let members = match app.engine.members(&room).await {
-        Ok(m) => m,
-        Err(e) => return unavailable(e),
-    };
-    let mut out = Map::new();
-    out.insert("occupied".into(), Value::Bool(!members.is_empty()));
-    out.extend(attributes::of_members(&channel, &members, wanted));
-    Json(Value::Object(out)).into_response()
-}
-
-/// `GET /apps/{id}/channels/{presence-name}/users` -> `{users: [{id}]}`.
-pub async fn users(
-    AxumState(app): AxumState<PusherState>,
-    Path((app_id, channel)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    Query(params): Params,
-) -> Response {
-    let (pusher_app, _) = match authorize(&app, &app_id, &method, &uri, params, &[]) {
-        Ok(ok) => ok,
-        Err(r) => return r.into_response(),
-    };
-    if ChannelKind::of(&channel) != ChannelKind::Presence {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "users are only available for presence channels\n",
-        )
-        .into_response();
-    }
-    let room = match channel_room(&pusher_app, &channel) {
-        Ok(r) => r,
-        Err(r) => return r.into_response(),
-    };
-    let members = match app.engine.members(&room).await {
-        Ok(m) => m,
-        Err(e) => return unavailable(e),
-    };
-    let presence = presence_object(&members);
-    let users: Vec<Value> = presence["presence"]["ids"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|id| json!({"id": id}))
-        .collect();
-    Json(json!({"users": users})).into_response()
 }
