@@ -66,10 +66,6 @@ pub use presence::RedisPresence;
 pub use sessions::RedisSessions;
 pub use stats::RedisVisitorStats;
 
-/// Pub/sub messages a node may have waiting before it counts as lagging (and loses some).
-/// fred allocates every slot of each of a client's notification channels up front (about
-/// 5 MiB per channel at 65,536), so only the subscriber gets a deep buffer.
-pub(crate) const PUBSUB_BUFFER: usize = 16_384;
 /// Notification depth of the command client, which receives no pub/sub messages.
 const COMMAND_CLIENT_BUFFER: usize = 64;
 

@@ -7,6 +7,12 @@ pub(crate) const RECONNECT_MAX_DELAY_MS: u32 = 2_000;
 /// The most jitter added to each reconnection wait (ms; fred's default, set explicitly).
 pub(crate) const RECONNECT_JITTER_MS: u32 = 100;
 
+/// Pub/sub messages a node may have waiting before it counts as lagging (and loses some):
+/// the default of [`RedisOptions::pubsub_buffer`]. fred allocates every slot of each of a
+/// client's notification channels up front (about 5 MiB per channel at 65,536), so only the
+/// subscriber gets a deep buffer.
+pub const PUBSUB_BUFFER: usize = 16_384;
+
 /// How to reach Redis and who this node is.
 #[derive(Clone, Debug)]
 pub struct RedisOptions {
@@ -42,7 +48,7 @@ impl RedisOptions {
             connect_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(2),
             prefix: "an:".into(),
-            pubsub_buffer: crate::PUBSUB_BUFFER,
+            pubsub_buffer: PUBSUB_BUFFER,
         }
     }
 }
