@@ -41,6 +41,19 @@ pub(crate) struct RoomKeys {
 }
 
 impl RoomKeys {
+    /// The seven keys, moved out (no copy), for a call that needs nothing else of them.
+    pub fn into_all(self) -> Vec<String> {
+        vec![
+            self.members,
+            self.identities,
+            self.seen,
+            self.version,
+            self.gone,
+            self.order,
+            self.since,
+        ]
+    }
+
     pub fn all(&self) -> Vec<String> {
         vec![
             self.members.clone(),

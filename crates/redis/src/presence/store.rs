@@ -44,7 +44,7 @@ impl PresenceStore for RedisPresence {
                 &self.client,
                 Call {
                     script: &self.scripts.join,
-                    keys: self.keys.room(room).all(),
+                    keys: self.keys.room(room).into_all(),
                     args,
                 },
             ),
@@ -123,7 +123,7 @@ impl PresenceStore for RedisPresence {
         ];
         let reply = self
             .updates
-            .update(self.keys.room(room).all(), args)
+            .update(self.keys.room(room).into_all(), args)
             .await
             .map_err(store_error)?;
         let out = record::published(reply, Some(ts_ms))?;
